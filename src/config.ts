@@ -1,0 +1,138 @@
+/**
+ * Configuration from the environment (spec §4), checked once at start-up. Every limit is named
+ * here with its default and unit. A wrong value is a ConfigError naming the variable; main.ts
+ * prints its message as one line and exits.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Unset: embedded PGlite in dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
+  /** Unset: single node, in-memory bus and presence. */
+  redisUrl: string | null;
+  /** RS256 public key (PEM), HS256 secret, or neither (a development key pair in dataDir). */
+  jwtPublicKey: string | null;
+  jwtSecret: string | null;
+  /** Unset: the private API accepts loopback requests only. */
+  internalApiToken: string | null;
+  /** Time an unauthenticated connection has to send AUTHENTICATE. */
+  authTimeoutMs: number;
+  /** Largest accepted frame; larger closes with 1009. */
+  maxFrameBytes: number;
+  /** Unsent bytes a connection may queue before it is closed with 4408; TYPING stops at half. */
+  maxBufferedBytes: number;
+  /** Token bucket per connection: frames per second refilled, and burst size. */
+  rateLimitPerSec: number;
+  rateLimitBurst: number;
+  /** RATE_LIMITED answers in a row before the connection is closed with 4429. */
+  rateLimitStrikes: number;
+  /** Protocol ping interval; a peer that misses one is dropped. */
+  heartbeatIntervalMs: number;
+  /** PostgreSQL pool size, connect timeout and per-statement timeout. */
+  dbPoolSize: number;
+  dbConnectTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  /** Conversations whose member lists are cached, and for how long. */
+  membersCacheSize: number;
+  membersCacheTtlMs: number;
+  /** Time shutdown waits for work in flight before closing the database anyway. */
+  shutdownTimeoutMs: number;
+  /** This node's id on the bus and in presence; unique per process. */
+  nodeId: string;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | null {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? null : v;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const v = text(env, name);
+  if (v === null) return fallback;
+  if (!/^[0-9]+$/.test(v.trim())) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(v)}`);
+  const n = Number(v.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | null {
+  const v = text(env, name);
+  if (v === null) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (${protocols.join(' or ')}), got an unparsable value`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.map((p) => p + '//').join(' or ')}`);
+  }
+  return v;
+}
+
+function publicKey(env: Env): string | null {
+  const inline = text(env, 'JWT_PUBLIC_KEY');
+  const file = text(env, 'JWT_PUBLIC_KEY_FILE');
+  if (inline !== null && file !== null) throw new ConfigError('set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
+  let pem = inline?.replace(/\\n/g, '\n') ?? null;
+  if (file !== null) {
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`JWT_PUBLIC_KEY_FILE cannot be read: ${(err as Error).message}`);
+    }
+  }
+  if (pem !== null && !pem.includes('-----BEGIN PUBLIC KEY-----')) {
+    throw new ConfigError(`${file !== null ? 'JWT_PUBLIC_KEY_FILE' : 'JWT_PUBLIC_KEY'} must hold a PEM public key (-----BEGIN PUBLIC KEY-----)`);
+  }
+  return pem;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const jwtPublicKey = publicKey(env);
+  const jwtSecret = text(env, 'JWT_SECRET');
+  if (jwtPublicKey !== null && jwtSecret !== null) throw new ConfigError('set JWT_PUBLIC_KEY(_FILE) for RS256 or JWT_SECRET for HS256, not both');
+  if (jwtSecret !== null && Buffer.byteLength(jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
+  const maxBufferedBytes = int(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3);
+  const maxFrameBytes = int(env, 'MAX_FRAME_BYTES', 65536, 256, 64 * 1024 * 1024);
+  const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
+  }
+  return {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: text(env, 'HOST') ?? '0.0.0.0',
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: text(env, 'DATA_DIR') ?? './.massenger',
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    jwtPublicKey,
+    jwtSecret,
+    internalApiToken: text(env, 'INTERNAL_API_TOKEN'),
+    authTimeoutMs: int(env, 'AUTH_TIMEOUT_MS', 10000, 10, 3_600_000),
+    maxFrameBytes,
+    maxBufferedBytes,
+    rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 50, 1, 1_000_000),
+    rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 100, 1, 1_000_000),
+    rateLimitStrikes: int(env, 'RATE_LIMIT_STRIKES', 20, 1, 1_000_000),
+    heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30000, 100, 3_600_000),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
+    dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 10000, 100, 3_600_000),
+    membersCacheSize: int(env, 'MEMBERS_CACHE_SIZE', 10000, 0, 10_000_000),
+    membersCacheTtlMs: int(env, 'MEMBERS_CACHE_TTL_MS', 60000, 0, 86_400_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600_000),
+    nodeId: text(env, 'NODE_ID') ?? randomUUID(),
+    logLevel,
+  };
+}
