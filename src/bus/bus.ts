@@ -3,6 +3,7 @@
  * encodes once; the bus never parses or re-encodes `text` (style §7). `memory.ts` is one node,
  * `redis.ts` many.
  */
+import type { ServerMethod } from '../protocol/frames.js';
 
 /** Where the sender's own copy goes: that connection gets `text` (it carries requestId) instead of the shared one. */
 export interface Origin {
@@ -12,8 +13,8 @@ export interface Origin {
 }
 
 export type BusEvent =
-  /** Send `text` to every connection of these users. */
-  | { type: 'deliver'; userIds: string[]; text: string; kind: 'event' | 'typing' }
+  /** Send `text`, an encoded frame of this `method`, to every connection of these users. */
+  | { type: 'deliver'; userIds: string[]; text: string; method: ServerMethod }
   /**
    * A stored chat message (MESSAGE_SENT). `prevId` is the message stored before it in its
    * conversation: the bus must hand messages of one conversation to every node in that order.
@@ -27,12 +28,22 @@ export type BusEvent =
       text: string;
       origin: Origin | null;
     }
-  /** A conversation's membership changed: drop cached members. */
-  | { type: 'invalidate'; conversationId: string };
+  /** A conversation's membership changed: drop cached members. Goes to every node. */
+  | { type: 'invalidate'; conversationId: string }
+  /**
+   * A raw JSON text published by the main API on the Redis channel NOTIFICATIONS (spec §3).
+   * Every node receives each one and delivers it to its own connections only; the core parses it.
+   * Only the bus produces this type.
+   */
+  | { type: 'notification'; raw: string };
 
 export interface Bus {
-  /** Hands an event to every node that holds one of its users (this node included). Rejects with UNAVAILABLE when it cannot. */
-  publish(event: BusEvent): Promise<void>;
+  /**
+   * Hands an event to every node that holds one of its users (this node included), keeping the
+   * order of `message` events of a conversation by their `prevId` chain. When the backing service
+   * is unreachable it delivers to this node only (the message is already stored) and resolves.
+   */
+  publish(event: Exclude<BusEvent, { type: 'notification' }>): Promise<void>;
   /** The one handler for events this node must act on. Called in publish order per conversation. */
   subscribe(handler: (event: BusEvent) => void): void;
   /** Resolves when the bus's backing service answers; for /readyz. */

@@ -1,0 +1,224 @@
+/**
+ * The WebSocket methods of spec §2.1, one function each, behind one `switch (frame.method)`.
+ * Chat knows nothing of sockets or SQL: it talks to a Client (the transport's connection), the
+ * Store, the Bus and Presence through their ports.
+ */
+import type { TokenVerifier } from '../auth/jwt.js';
+import type { Bus } from '../bus/bus.js';
+import { AppError } from '../errors.js';
+import type { Presence } from '../presence/presence.js';
+import { encode } from '../protocol/codec.js';
+import type { ClientFrame, Message, ServerFrame } from '../protocol/frames.js';
+import type { Store } from '../store/store.js';
+import type { Hub, Peer } from './hub.js';
+import type { MembersCache } from './members.js';
+import type { Roster } from './roster.js';
+import { SerialQueue } from './serial.js';
+import { memberIds, toConversation, toMessage } from './views.js';
+
+/** Spec §2.2: INIT lists the 10 conversations with the latest activity. */
+export const INIT_CONVERSATIONS = 10;
+/** Spec §2.2: missedMessages holds at most 1000 messages. */
+export const MAX_MISSED_MESSAGES = 1000;
+
+/** A connection as the core sees it; the transport implements it. */
+export interface Client extends Peer {
+  /** The signed-in user, or null before AUTHENTICATE succeeds. */
+  readonly userId: string | null;
+  /** Records a (re)authentication; the transport ends the session at `expiresAt` (ms epoch, null: never). */
+  signIn(userId: string, expiresAt: number | null): void;
+  /** Undoes a first signIn whose INIT could not be built. */
+  signOut(): void;
+  /** Queues every frame sent from now on until `release`, so INIT is the first thing a new session sees. */
+  hold(): void;
+  /** Sends `first` and then what was held; with null, drops what was held (the session did not start). */
+  release(first: string | null): void;
+}
+
+type Data<M extends ClientFrame['method']> = Extract<ClientFrame, { method: M }>['data'];
+
+export interface ChatDeps {
+  store: Store;
+  bus: Pick<Bus, 'publish'>;
+  presence: Pick<Presence, 'online'>;
+  hub: Hub;
+  roster: Roster;
+  members: MembersCache;
+  verifier: TokenVerifier;
+  nodeId: string;
+}
+
+export class Chat {
+  readonly #d: ChatDeps;
+  /** Store-then-publish runs in turn per conversation on this node (spec §2.3 order; the bus keeps it across nodes). */
+  readonly #sends = new SerialQueue();
+
+  constructor(deps: ChatDeps) {
+    this.#d = deps;
+  }
+
+  /** Handles one decoded request. Rejects with an AppError that the transport answers as ERROR. */
+  handle(client: Client, frame: ClientFrame): Promise<void> {
+    if (frame.method === 'AUTHENTICATE') return this.authenticate(client, frame.data);
+    if (frame.method === 'PING') {
+      client.send(encode({ method: 'PONG', data: withRequestId({}, frame.data.requestId) }), 'PONG');
+      return Promise.resolve();
+    }
+    const userId = client.userId;
+    if (userId === null) return Promise.reject(new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first'));
+    switch (frame.method) {
+      case 'SEND_MESSAGE':
+        return this.sendMessage(client, userId, frame.data);
+      case 'OPEN_CONVERSATION':
+        return this.openConversation(userId, frame.data);
+      case 'TYPING':
+        return this.typing(userId, frame.data);
+      case 'FETCH_MESSAGES':
+        return this.fetchMessages(client, userId, frame.data);
+    }
+  }
+
+  async authenticate(client: Client, data: Data<'AUTHENTICATE'>): Promise<void> {
+    const { userId, expiresAt } = await this.#d.verifier.verify(data.token);
+    if (client.userId !== null && client.userId !== userId) {
+      throw new AppError('FORBIDDEN', 'this connection is signed in as another user');
+    }
+    const first = client.userId === null;
+    client.signIn(userId, expiresAt);
+    if (first) {
+      // Attach before reading, so nothing sent meanwhile is missed; hold it so INIT comes first.
+      client.hold();
+      this.#d.roster.connect(userId, client);
+    }
+    let init: string;
+    try {
+      init = encode(await this.#init(userId, data.lastMessageId));
+    } catch (err) {
+      if (first) {
+        // No INIT, no session: the client may try again on the same connection.
+        client.release(null);
+        client.signOut();
+        void this.#d.roster.disconnect(userId, client);
+      }
+      throw err;
+    }
+    if (first) client.release(init);
+    else client.send(init, 'INIT');
+  }
+
+  async #init(userId: string, lastMessageId: string | undefined): Promise<ServerFrame> {
+    const { store, presence } = this.#d;
+    const [rows, friends, missed] = await Promise.all([
+      store.conversations(userId, { limit: INIT_CONVERSATIONS }),
+      store.friends(userId),
+      lastMessageId === undefined ? null : store.messagesSince(userId, lastMessageId, MAX_MISSED_MESSAGES + 1),
+    ]);
+    const online = await presence.online([...memberIds(rows), ...friends.map((f) => f.userId)]);
+    online.add(userId);
+    const data: Extract<ServerFrame, { method: 'INIT' }>['data'] = {
+      userId,
+      conversations: rows.map((row) => toConversation(row, userId, online)),
+      onlineFriends: friends.filter((f) => online.has(f.userId)).map((f) => ({ id: f.userId, conversationId: f.conversationId })),
+    };
+    if (missed !== null) {
+      // One more than the limit was read: its presence is how we know the list is incomplete.
+      data.missedMessages = missed.slice(0, MAX_MISSED_MESSAGES).map(toMessage);
+      data.recovered = missed.length <= MAX_MISSED_MESSAGES;
+    }
+    return { method: 'INIT', data };
+  }
+
+  async sendMessage(client: Client, userId: string, data: Data<'SEND_MESSAGE'>): Promise<void> {
+    const members = await this.#membersOrNotFound(data.conversationId, userId);
+    const { store, bus, nodeId } = this.#d;
+    await this.#sends.run(data.conversationId, async () => {
+      const { message: row, created } = await store.appendMessage({
+        conversationId: data.conversationId,
+        authorId: userId,
+        content: data.content,
+        clientMessageId: data.clientMessageId ?? null,
+      });
+      const message = toMessage(row);
+      const senderText = encode(messageSent(message, data.requestId));
+      if (!created) {
+        // Spec §2.3: a repeated clientMessageId stores nothing and answers the sender alone.
+        client.send(senderText, 'MESSAGE_SENT');
+        return;
+      }
+      // Spec §2.3: stored (the transaction committed) before anyone hears of it; the sender's copy is the ack.
+      const text = data.requestId === undefined ? senderText : encode(messageSent(message, undefined));
+      await bus.publish({
+        type: 'message',
+        conversationId: message.conversationId,
+        messageId: message.id,
+        prevId: row.prevId,
+        userIds: members,
+        text,
+        origin: { nodeId, connectionId: client.id, text: senderText },
+      });
+    });
+  }
+
+  async openConversation(userId: string, data: Data<'OPEN_CONVERSATION'>): Promise<void> {
+    const seenAt = await this.#d.store.markSeen(userId, data.conversationId);
+    if (seenAt === null) throw notFound();
+    const members = await this.#d.members.get(data.conversationId);
+    await this.#d.bus.publish({
+      type: 'deliver',
+      userIds: members,
+      method: 'CONVERSATION_SEEN',
+      text: encode({ method: 'CONVERSATION_SEEN', data: { conversationId: data.conversationId, userId, seenAt: seenAt.toISOString() } }),
+    });
+  }
+
+  async typing(userId: string, data: Data<'TYPING'>): Promise<void> {
+    const members = await this.#membersOrNotFound(data.conversationId, userId);
+    const others = members.filter((id) => id !== userId);
+    if (others.length === 0) return;
+    await this.#d.bus.publish({
+      type: 'deliver',
+      userIds: others,
+      method: 'TYPING',
+      text: encode({ method: 'TYPING', data: { conversationId: data.conversationId, userId } }),
+    });
+  }
+
+  async fetchMessages(client: Client, userId: string, data: Data<'FETCH_MESSAGES'>): Promise<void> {
+    await this.#membersOrNotFound(data.conversationId, userId);
+    const page = await this.#d.store.messages(data.conversationId, data.before === undefined ? { limit: data.limit } : { before: data.before, limit: data.limit });
+    const reply = withRequestId(
+      { conversationId: data.conversationId, messages: page.messages.map(toMessage), hasMore: page.hasMore },
+      data.requestId,
+    );
+    client.send(encode({ method: 'MESSAGES', data: reply }), 'MESSAGES');
+  }
+
+  /** A closed connection; the roster tells friends when it was the user's last. */
+  disconnect(client: Client): Promise<void> {
+    return client.userId === null ? Promise.resolve() : this.#d.roster.disconnect(client.userId, client);
+  }
+
+  /** Resolves when every send in flight has been stored and published; for shutdown. */
+  idle(): Promise<void> {
+    return this.#sends.idle();
+  }
+
+  async #membersOrNotFound(conversationId: string, userId: string): Promise<string[]> {
+    const members = await this.#d.members.ofMember(conversationId, userId);
+    if (members === null) throw notFound();
+    return members;
+  }
+}
+
+/** Spec §2.3: a non-member and an unknown conversation get the same answer. */
+export function notFound(): AppError {
+  return new AppError('NOT_FOUND', 'conversation not found');
+}
+
+function messageSent(message: Message, requestId: string | undefined): ServerFrame {
+  return { method: 'MESSAGE_SENT', data: withRequestId({ message }, requestId) };
+}
+
+function withRequestId<T extends object>(data: T, requestId: string | undefined): T & { requestId?: string } {
+  return requestId === undefined ? data : { ...data, requestId };
+}

@@ -1,0 +1,66 @@
+/**
+ * This node's connections: user → the set of their authenticated connections (devices). The hub
+ * knows nothing of sockets; a Peer is anything that can take an encoded frame.
+ */
+import type { ServerMethod } from '../protocol/frames.js';
+
+export interface Peer {
+  /** Unique on this node; the bus names the sender's connection by it. */
+  readonly id: string;
+  /**
+   * Queues an encoded frame. `method` lets the transport apply its rules (spec §2.4: TYPING is the
+   * first thing dropped under backpressure; messages never are) and count frames out.
+   */
+  send(text: string, method: ServerMethod): void;
+}
+
+export class Hub {
+  readonly #byUser = new Map<string, Set<Peer>>();
+
+  /** Adds a connection; true when it is the user's first on this node. */
+  attach(userId: string, peer: Peer): boolean {
+    const peers = this.#byUser.get(userId);
+    if (peers !== undefined) {
+      peers.add(peer);
+      return false;
+    }
+    this.#byUser.set(userId, new Set([peer]));
+    return true;
+  }
+
+  /** Removes a connection; true when it was the user's last on this node. */
+  detach(userId: string, peer: Peer): boolean {
+    const peers = this.#byUser.get(userId);
+    if (peers === undefined || !peers.delete(peer)) return false;
+    if (peers.size > 0) return false;
+    this.#byUser.delete(userId);
+    return true;
+  }
+
+  holds(userId: string): boolean {
+    return this.#byUser.has(userId);
+  }
+
+  /** Users with at least one connection on this node. */
+  get userCount(): number {
+    return this.#byUser.size;
+  }
+
+  /**
+   * Sends one already-encoded frame to every local connection of these users (style §7: encode
+   * once, send many). The connection `except.peerId` gets `except.text` instead: the sender's own
+   * copy, which carries its requestId. Returns how many connections were written to.
+   */
+  deliver(userIds: Iterable<string>, text: string, method: ServerMethod, except?: { peerId: string; text: string }): number {
+    let sent = 0;
+    for (const userId of userIds) {
+      const peers = this.#byUser.get(userId);
+      if (peers === undefined) continue;
+      for (const peer of peers) {
+        peer.send(except !== undefined && peer.id === except.peerId ? except.text : text, method);
+        sent++;
+      }
+    }
+    return sent;
+  }
+}

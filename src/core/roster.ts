@@ -1,0 +1,105 @@
+/**
+ * Who is online, and telling friends (spec §2.3 presence). A user is online while at least one
+ * authenticated connection of theirs is open on any node: the hub counts this node's connections,
+ * the Presence port answers for the cluster, and friends hear USER_JOINED on the first connection
+ * and USER_LEFT after the last one.
+ */
+import { encode } from '../protocol/codec.js';
+import type { Bus } from '../bus/bus.js';
+import type { Presence } from '../presence/presence.js';
+import type { Store } from '../store/store.js';
+import type { Hub, Peer } from './hub.js';
+import type { Log } from './log.js';
+import { SerialQueue } from './serial.js';
+
+export class Roster {
+  readonly #hub: Hub;
+  readonly #presence: Presence;
+  readonly #store: Pick<Store, 'friends' | 'setLastVisit'>;
+  readonly #bus: Pick<Bus, 'publish'>;
+  readonly #log: Log;
+  /** Transitions of one user run in turn, so a quick connect-then-close cannot reorder JOINED and LEFT. */
+  readonly #transitions = new SerialQueue();
+  /** Users this node has registered with Presence; only these are ever removed from it. */
+  readonly #registered = new Set<string>();
+
+  constructor(deps: {
+    hub: Hub;
+    presence: Presence;
+    store: Pick<Store, 'friends' | 'setLastVisit'>;
+    bus: Pick<Bus, 'publish'>;
+    log: Log;
+  }) {
+    this.#hub = deps.hub;
+    this.#presence = deps.presence;
+    this.#store = deps.store;
+    this.#bus = deps.bus;
+    this.#log = deps.log;
+    this.#presence.onLost((userIds) => {
+      for (const userId of userIds) void this.#transitions.run(userId, () => this.#wentOffline(userId));
+    });
+  }
+
+  /** Registers an authenticated connection; the user's friends hear of it if they were offline everywhere. */
+  connect(userId: string, peer: Peer): void {
+    if (!this.#hub.attach(userId, peer)) return;
+    void this.#transitions.run(userId, async () => {
+      // Checked inside the queue: the connection may already have closed again.
+      if (!this.#hub.holds(userId) || this.#registered.has(userId)) return;
+      this.#registered.add(userId);
+      if (await this.#presence.add(userId)) await this.#announceJoined(userId);
+    });
+  }
+
+  /** Forgets a closed connection; after the user's last one anywhere, friends hear USER_LEFT. */
+  disconnect(userId: string, peer: Peer): Promise<void> {
+    if (!this.#hub.detach(userId, peer)) return Promise.resolve();
+    return this.#transitions.run(userId, async () => {
+      if (this.#hub.holds(userId) || !this.#registered.delete(userId)) return;
+      if (await this.#presence.remove(userId)) await this.#wentOffline(userId);
+    });
+  }
+
+  /** Resolves when every pending transition has been told; for shutdown. */
+  idle(): Promise<void> {
+    return this.#transitions.idle();
+  }
+
+  async #announceJoined(userId: string): Promise<void> {
+    try {
+      const friends = await this.#store.friends(userId);
+      const online = await this.#presence.online(friends.map((f) => f.userId));
+      // Each friend's copy names the private conversation of the pair, so each is its own frame.
+      const publishes = friends
+        .filter((f) => online.has(f.userId))
+        .map((f) =>
+          this.#bus.publish({
+            type: 'deliver',
+            userIds: [f.userId],
+            method: 'USER_JOINED',
+            text: encode({ method: 'USER_JOINED', data: { id: userId, userId, conversationId: f.conversationId } }),
+          }),
+        );
+      await Promise.all(publishes);
+    } catch (err) {
+      this.#log.warn({ err, userId }, 'could not tell friends that a user came online');
+    }
+  }
+
+  async #wentOffline(userId: string): Promise<void> {
+    try {
+      await this.#store.setLastVisit(userId, new Date());
+      const friends = await this.#store.friends(userId);
+      const online = await this.#presence.online(friends.map((f) => f.userId));
+      if (online.size === 0) return;
+      await this.#bus.publish({
+        type: 'deliver',
+        userIds: [...online],
+        method: 'USER_LEFT',
+        text: encode({ method: 'USER_LEFT', data: { userId } }),
+      });
+    } catch (err) {
+      this.#log.warn({ err, userId }, 'could not tell friends that a user went offline');
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The HTTP answer shape (spec §3): every JSON answer is `{"data": ..., "errors": null}` or
+ * `{"data": null, "errors": "<message>"}`, errors included, so routes return `ok(...)` and throw
+ * AppErrors, and this file turns everything else into the same envelope.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type ErrorCode, httpStatus } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+
+/** A successful answer. */
+export interface Ok<T> {
+  data: T;
+  errors: null;
+}
+
+/** A failed answer; `errors` is a message for people (the HTTP status carries the code). */
+export interface Fail {
+  data: null;
+  errors: string;
+}
+
+/** Wraps a route's result: `return ok({ conversationId })`. */
+export function ok<T>(data: T): Ok<T> {
+  return { data, errors: null };
+}
+
+/** The envelope of a failed request. */
+export function fail(message: string): Fail {
+  return { data: null, errors: message };
+}
+
+/** Where unexpected errors go; a pino or Fastify logger fits. */
+export interface ErrorLog {
+  error(obj: object, msg: string): void;
+}
+
+interface Answer {
+  status: number;
+  code: ErrorCode;
+  message: string;
+}
+
+/** Codes for the client errors Fastify raises itself (bad JSON, wrong media type, body too large...), for metrics. */
+const codeByStatus: Partial<Record<number, ErrorCode>> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 429: 'RATE_LIMITED' };
+
+function answerFor(error: unknown): Answer {
+  if (error instanceof AppError) {
+    // An INTERNAL message may name a query or a file: people get the generic text, the log the rest.
+    const message = error.code === 'INTERNAL' ? 'internal error' : error.message;
+    return { status: httpStatus[error.code], code: error.code, message };
+  }
+  const e = error as { validation?: unknown; statusCode?: unknown; message?: unknown } | null;
+  if (e !== null && typeof e === 'object' && typeof e.message === 'string') {
+    // Schema validation: Fastify's message already names the field ("body/userIds must be array").
+    if (e.validation !== undefined) return { status: 400, code: 'INVALID_DATA', message: e.message };
+    // Fastify's own request errors carry a 4xx statusCode and a message safe to show.
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return { status: e.statusCode, code: codeByStatus[e.statusCode] ?? 'INVALID_DATA', message: e.message };
+    }
+  }
+  return { status: 500, code: 'INTERNAL', message: 'internal error' };
+}
+
+/**
+ * A Fastify error handler answering the envelope: AppError codes map through `httpStatus`,
+ * validation errors are 400, Fastify's request errors keep their 4xx status, and anything else is
+ * a 500 `internal error` whose details go to `log` only. 5xx answers are logged; 4xx are the
+ * client's business and are not.
+ */
+export function errorHandler(
+  log: ErrorLog,
+  metrics?: Pick<Metrics, 'errors'>,
+): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  return (error, request, reply) => {
+    const answer = answerFor(error);
+    metrics?.errors.inc({ code: answer.code });
+    if (answer.status >= 500) {
+      log.error({ err: error, reqId: request.id, method: request.method, url: request.url }, 'HTTP request failed');
+    }
+    // RFC 6750 §3: a 401 for a Bearer-protected resource names the scheme.
+    if (answer.status === 401) void reply.header('www-authenticate', 'Bearer');
+    return reply.code(answer.status).send(fail(answer.message));
+  };
+}
+
+/**
+ * Installs the envelope for errors and for unknown routes (404) on `app`. Call before routes are
+ * registered so encapsulated plugins inherit it.
+ */
+export function installErrorHandling(app: FastifyInstance, log: ErrorLog, metrics?: Pick<Metrics, 'errors'>): void {
+  app.setErrorHandler(errorHandler(log, metrics));
+  app.setNotFoundHandler((request, reply) => {
+    metrics?.errors.inc({ code: 'NOT_FOUND' });
+    // The path without its query string: enough to spot a typo, nothing echoed back from the query.
+    const route = request.url.split('?', 1)[0];
+    return reply.code(404).send(fail(`no route ${request.method} ${route}`));
+  });
+}

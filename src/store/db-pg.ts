@@ -1,0 +1,67 @@
+/**
+ * Db over a node-postgres pool. pg's defaults already give what the store expects: int8 as
+ * decimal strings (ids never lose precision) and timestamptz as Date.
+ */
+import pg from 'pg';
+import type { Db } from './store.js';
+
+export interface PgDbOptions {
+  connectionString: string;
+  /** Pool size. Default 10. */
+  maxConnections?: number;
+  /** How long to wait for a connection, new or from a full pool, before failing. Default 5000. */
+  connectionTimeoutMs?: number;
+  /** Server-side limit per statement. Default 10000. */
+  statementTimeoutMs?: number;
+  /** An idle connection that failed (server restart, network); the pool has already dropped it. */
+  onError?: (err: Error) => void;
+}
+
+export class PgDb implements Db {
+  #pool: pg.Pool;
+
+  constructor(options: PgDbOptions) {
+    this.#pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+      statement_timeout: options.statementTimeoutMs ?? 10000,
+      keepAlive: true,
+    });
+    // Without a listener, an idle client's connection error would crash the process.
+    this.#pool.on('error', (err) => options.onError?.(err));
+  }
+
+  async query<Row>(text: string, values?: unknown[]): Promise<{ rows: Row[] }> {
+    const result = await this.#pool.query(text, values);
+    return { rows: result.rows as Row[] };
+  }
+
+  async transaction<T>(fn: (tx: Pick<Db, 'query'>) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    // A checked-out client has no pool listener: a connection lost between two statements would
+    // otherwise be an unhandled 'error' event. The next query fails with it anyway.
+    let lost: Error | undefined;
+    const onError = (err: Error) => (lost = err);
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const result = await fn({
+        query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await client.query(text, values)).rows as Row[] }),
+      });
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollbackErr: Error) => (lost ??= rollbackErr));
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      // Passing an error destroys the connection instead of returning a broken one to the pool.
+      client.release(lost);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,206 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createVerifier, signDevToken } from '../../src/auth/jwt.js';
+import { type Config, ConfigError, loadConfig } from '../../src/config.js';
+import { AppError } from '../../src/errors.js';
+
+const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
+const now = () => Math.floor(Date.now() / 1000);
+
+let rsa: Awaited<ReturnType<typeof generateKeyPair>>;
+let otherRsa: Awaited<ReturnType<typeof generateKeyPair>>;
+let publicPem: string;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  rsa = await generateKeyPair('RS256');
+  otherRsa = await generateKeyPair('RS256');
+  publicPem = await exportSPKI(rsa.publicKey);
+});
+
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDataDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'massenger-jwt-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function config(env: Record<string, string>): Config {
+  return loadConfig({ DATA_DIR: '/nonexistent-massenger-test', ...env });
+}
+
+function sign(payload: JWTPayload, key: CryptoKey | Uint8Array = rsa.privateKey, alg = 'RS256'): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader({ alg }).sign(key);
+}
+
+function b64(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** Asserts the promise rejects with UNAUTHENTICATED and a message matching `reason`. */
+async function rejectsWith(promise: Promise<unknown>, reason: RegExp): Promise<void> {
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AppError);
+  expect((err as AppError).code).toBe('UNAUTHENTICATED');
+  expect((err as AppError).message).toMatch(reason);
+}
+
+describe('RS256 verifier', () => {
+  const rs256 = () => createVerifier(config({ JWT_PUBLIC_KEY: publicPem }));
+
+  it('accepts a valid token and reports its exp in ms', async () => {
+    const exp = now() + 600;
+    const result = await (await rs256()).verify(await sign({ sub: '42', exp }));
+    expect(result).toEqual({ userId: '42', expiresAt: exp * 1000 });
+  });
+
+  it('normalises a numeric sub to a decimal string', async () => {
+    const result = await (await rs256()).verify(await sign({ sub: 7 as unknown as string, exp: now() + 60 }));
+    expect(result.userId).toBe('7');
+  });
+
+  it('accepts a token without exp, with expiresAt null', async () => {
+    expect(await (await rs256()).verify(await sign({ sub: '1' }))).toEqual({ userId: '1', expiresAt: null });
+  });
+
+  it('tolerates a few seconds of clock skew on exp', async () => {
+    await expect((await rs256()).verify(await sign({ sub: '1', exp: now() - 2 }))).resolves.toMatchObject({ userId: '1' });
+  });
+
+  it('rejects a token signed by another key', async () => {
+    await rejectsWith((await rs256()).verify(await sign({ sub: '1' }, otherRsa.privateKey)), /signature/);
+  });
+
+  it('rejects a tampered payload', async () => {
+    const [header, , signature] = (await sign({ sub: '1' })).split('.');
+    await rejectsWith((await rs256()).verify(`${header}.${b64({ sub: '2' })}.${signature}`), /signature/);
+  });
+
+  it('rejects an HS256 token, even one keyed with the public key itself', async () => {
+    const token = await sign({ sub: '1' }, new TextEncoder().encode(publicPem), 'HS256');
+    await rejectsWith((await rs256()).verify(token), /algorithm must be RS256/);
+  });
+
+  it('rejects alg none', async () => {
+    const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: '1' })}.`;
+    await rejectsWith((await rs256()).verify(token), /algorithm must be RS256/);
+  });
+
+  it('rejects an expired token', async () => {
+    await rejectsWith((await rs256()).verify(await sign({ sub: '1', exp: now() - 60 })), /expired/);
+  });
+
+  it('rejects a token not valid yet', async () => {
+    await rejectsWith((await rs256()).verify(await sign({ sub: '1', nbf: now() + 600 })), /nbf/);
+  });
+
+  it('rejects a missing sub', async () => {
+    await rejectsWith((await rs256()).verify(await sign({ exp: now() + 60 })), /no sub/);
+  });
+
+  it.each(['abc', '0', '-1', '1.5', '01', ' 1', '99999999999999999999', ''])('rejects sub %j', async (sub) => {
+    await rejectsWith((await rs256()).verify(await sign({ sub })), /sub is not a user id/);
+  });
+
+  it.each([0, -3, 1.5, 2 ** 60])('rejects numeric sub %d', async (sub) => {
+    await rejectsWith((await rs256()).verify(await sign({ sub: sub as unknown as string })), /sub is not a user id/);
+  });
+
+  it('rejects garbage', async () => {
+    await rejectsWith((await rs256()).verify('not.a.jwt'), /malformed|invalid/);
+    await rejectsWith((await rs256()).verify(''), /missing/);
+  });
+});
+
+describe('HS256 verifier', () => {
+  const hs256 = () => createVerifier(config({ JWT_SECRET: SECRET }));
+  const secret = new TextEncoder().encode(SECRET);
+
+  it('accepts a token signed with the secret', async () => {
+    const token = await sign({ sub: '5', exp: now() + 60 }, secret, 'HS256');
+    expect((await (await hs256()).verify(token)).userId).toBe('5');
+  });
+
+  it('rejects another secret', async () => {
+    const token = await sign({ sub: '5' }, new TextEncoder().encode(SECRET + 'x'), 'HS256');
+    await rejectsWith((await hs256()).verify(token), /signature/);
+  });
+
+  it('rejects an RS256 token', async () => {
+    await rejectsWith((await hs256()).verify(await sign({ sub: '5' })), /algorithm must be HS256/);
+  });
+
+  it('round-trips signDevToken', async () => {
+    const cfg = config({ JWT_SECRET: SECRET });
+    const result = await (await createVerifier(cfg)).verify(await signDevToken(cfg, '9', 60));
+    expect(result.userId).toBe('9');
+    expect(result.expiresAt).toBeGreaterThan(Date.now() + 55_000);
+  });
+});
+
+describe('development key pair', () => {
+  it('is generated once, private key 0600, reused on later starts, with one warning each', async () => {
+    const dataDir = await tempDataDir();
+    const cfg = config({ DATA_DIR: dataDir });
+    const warnings: string[] = [];
+    const log = { warn: (msg: string) => warnings.push(msg) };
+
+    await createVerifier(cfg, log);
+    const keysDir = path.join(dataDir, 'dev-keys');
+    const privatePem = await readFile(path.join(keysDir, 'private.pem'), 'utf8');
+    const firstPublic = await readFile(path.join(keysDir, 'public.pem'), 'utf8');
+    expect(privatePem).toContain('-----BEGIN PRIVATE KEY-----');
+    expect(firstPublic).toContain('-----BEGIN PUBLIC KEY-----');
+    expect((await stat(path.join(keysDir, 'private.pem'))).mode & 0o777).toBe(0o600);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(keysDir);
+    expect(warnings[0]).toMatch(/JWT_PUBLIC_KEY or JWT_SECRET/);
+
+    await createVerifier(cfg, log);
+    expect(await readFile(path.join(keysDir, 'private.pem'), 'utf8')).toBe(privatePem);
+    expect(await readFile(path.join(keysDir, 'public.pem'), 'utf8')).toBe(firstPublic);
+    expect(warnings).toHaveLength(2);
+  });
+
+  it('yields one key pair when several nodes start at once', async () => {
+    const cfg = config({ DATA_DIR: await tempDataDir() });
+    const verifiers = await Promise.all([1, 2, 3].map(() => createVerifier(cfg)));
+    const token = await signDevToken(cfg, '3');
+    for (const v of verifiers) expect((await v.verify(token)).userId).toBe('3');
+  });
+
+  it('signDevToken generates the pair when missing and round-trips through createVerifier', async () => {
+    const cfg = config({ DATA_DIR: await tempDataDir() });
+    const token = await signDevToken(cfg, '12345');
+    const result = await (await createVerifier(cfg)).verify(token);
+    expect(result.userId).toBe('12345');
+    expect(result.expiresAt).toBeGreaterThan(Date.now() + 86_000_000);
+  });
+
+  it('tokens from one DATA_DIR are refused by a node with another', async () => {
+    const token = await signDevToken(config({ DATA_DIR: await tempDataDir() }), '1');
+    await rejectsWith((await createVerifier(config({ DATA_DIR: await tempDataDir() }))).verify(token), /signature/);
+  });
+});
+
+describe('signDevToken', () => {
+  it('refuses to sign when only a public key is configured', async () => {
+    await expect(signDevToken(config({ JWT_PUBLIC_KEY: publicPem }), '1')).rejects.toThrow(ConfigError);
+    await expect(signDevToken(config({ JWT_PUBLIC_KEY: publicPem }), '1')).rejects.toThrow(/main API/);
+  });
+
+  it('refuses bad arguments', async () => {
+    const cfg = config({ JWT_SECRET: SECRET });
+    await expect(signDevToken(cfg, 'bob')).rejects.toThrow(RangeError);
+    await expect(signDevToken(cfg, '1', 0)).rejects.toThrow(RangeError);
+  });
+});
