@@ -35,7 +35,7 @@ function config(env: Record<string, string>): Config {
   return loadConfig({ DATA_DIR: '/nonexistent-massenger-test', ...env });
 }
 
-function sign(payload: JWTPayload, key: CryptoKey | Uint8Array = rsa.privateKey, alg = 'RS256'): Promise<string> {
+function sign(payload: JWTPayload, key: Parameters<SignJWT['sign']>[0] = rsa.privateKey, alg = 'RS256'): Promise<string> {
   return new SignJWT(payload).setProtectedHeader({ alg }).sign(key);
 }
 

@@ -1,0 +1,138 @@
+/**
+ * The composition root's one function: config → a running node that has not yet listened.
+ * Each port's implementation is chosen here, once (style §2): no REDIS_URL means the in-memory
+ * bus and presence; no DATABASE_URL means embedded PGlite. Tests call build() directly.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { createVerifier } from './auth/jwt.js';
+import type { Bus } from './bus/bus.js';
+import { MemoryBus } from './bus/memory.js';
+import { RedisBus } from './bus/redis.js';
+import type { Config } from './config.js';
+import { Chat } from './core/chat.js';
+import { Directory } from './core/directory.js';
+import { createReceiver } from './core/fanout.js';
+import { Hub } from './core/hub.js';
+import { MembersCache } from './core/members.js';
+import { Roster } from './core/roster.js';
+import { buildApp } from './http/app.js';
+import { Metrics } from './metrics.js';
+import { MemoryPresence } from './presence/memory.js';
+import type { Presence } from './presence/presence.js';
+import { RedisPresence } from './presence/redis.js';
+import { PgDb } from './store/db-pg.js';
+import { PgliteDb } from './store/db-pglite.js';
+import type { Db } from './store/store.js';
+import { SqlStore } from './store/sql-store.js';
+import { Gateway } from './transport/gateway.js';
+
+export interface Node {
+  app: FastifyInstance;
+  log: Logger;
+  /** Closes sockets with 1001, finishes work in flight, then closes bus, presence and database. */
+  close(): Promise<void>;
+}
+
+export async function build(config: Config, opts: { logger?: Logger } = {}): Promise<Node> {
+  const log = opts.logger ?? pino({ level: config.logLevel });
+  const metrics = new Metrics();
+
+  const db: Db =
+    config.databaseUrl === null
+      ? new PgliteDb({ dataDir: config.dataDir })
+      : new PgDb({
+          connectionString: config.databaseUrl,
+          maxConnections: config.dbPoolSize,
+          connectionTimeoutMs: config.dbConnectTimeoutMs,
+          statementTimeoutMs: config.dbStatementTimeoutMs,
+          onError: (err) => log.warn({ err }, 'database connection lost'),
+        });
+  const store = new SqlStore(db, { onQuery: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
+  const closers: Array<() => Promise<void>> = [() => store.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn({ err }, 'close failed'));
+  };
+
+  try {
+    await store.migrate();
+    const verifier = await createVerifier(config, { warn: (msg) => log.warn(msg) });
+
+    let bus: Bus;
+    let presence: Presence;
+    let redis: Redis | null = null;
+    if (config.redisUrl === null) {
+      bus = new MemoryBus();
+      presence = new MemoryPresence();
+    } else {
+      // Commands fail fast while Redis is away instead of queueing (the bus and presence fall back locally).
+      redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+      redis.on('error', (err) => log.debug({ err }, 'redis error'));
+      await redis.connect().catch((err: unknown) => log.warn({ err }, 'redis is not reachable yet; serving locally until it is'));
+      const redisPresence = new RedisPresence({ redis, nodeId: config.nodeId, log });
+      await redisPresence.start();
+      presence = redisPresence;
+      bus = new RedisBus({ pub: redis, nodeId: config.nodeId, log });
+    }
+    const redisClient = redis;
+    closers.push(async () => {
+      await presence.close();
+      await bus.close();
+      if (redisClient !== null) await redisClient.quit().catch(() => redisClient.disconnect());
+    });
+
+    const hub = new Hub();
+    const members = new MembersCache({ store, maxEntries: config.membersCacheSize, ttlMs: config.membersCacheTtlMs });
+    const roster = new Roster({ hub, presence, store, bus, log });
+    const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, nodeId: config.nodeId });
+    const directory = new Directory({ store, bus, presence });
+    bus.subscribe(createReceiver({ hub, members, nodeId: config.nodeId, log }));
+
+    const checks = [{ name: 'database', ping: () => store.ping() }];
+    if (redisClient !== null) checks.push({ name: 'redis', ping: () => bus.ping() });
+    const app = buildApp({
+      directory,
+      verifier,
+      metrics,
+      checks,
+      internalApiToken: config.internalApiToken,
+      beforeScrape: () => metrics.onlineUsers.set(hub.userCount),
+      logger: log,
+    });
+    const gateway = new Gateway({
+      server: app.server,
+      chat,
+      metrics,
+      log,
+      options: {
+        authTimeoutMs: config.authTimeoutMs,
+        maxFrameBytes: config.maxFrameBytes,
+        maxBufferedBytes: config.maxBufferedBytes,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        rateLimitPerSec: config.rateLimitPerSec,
+        rateLimitBurst: config.rateLimitBurst,
+        rateLimitStrikes: config.rateLimitStrikes,
+        shutdownTimeoutMs: config.shutdownTimeoutMs,
+      },
+    });
+    await app.ready();
+
+    let closing: Promise<void> | null = null;
+    return {
+      app,
+      log,
+      close: () =>
+        (closing ??= (async () => {
+          await gateway.close();
+          await chat.idle();
+          await roster.idle();
+          await app.close();
+          await closeAll();
+        })()),
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The Lua scripts of the Redis bus and presence, and the helpers that run them. Each script is
+ * one atomic step, so two nodes racing on the same user or conversation never see a half-done
+ * update. Keys a script learns while running (other nodes' alive keys, users' node sets) are
+ * built from `head .. id .. tail` patterns passed in ARGV (names.ts owns the names). Those
+ * presence scripts therefore assume one Redis (not Cluster); the bus's order gate keeps all its
+ * KEYS in one hash slot.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/** The logger surface the Redis adapters use (pino's argument order). */
+export interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Default logger: says nothing. */
+export const silentLog: Log = { info() {}, warn() {} };
+
+export interface Script {
+  lua: string;
+  sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/**
+ * Runs a script by its SHA, loading it on NOSCRIPT (a restarted Redis forgets scripts). Fails at
+ * once when the client is not connected, so nothing waits in ioredis's offline queue even when a
+ * caller's client has one.
+ */
+export async function runScript(redis: Redis, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+  if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+  try {
+    return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return redis.eval(s.lua, keys.length, ...keys, ...args);
+  }
+}
+
+// ---- presence -------------------------------------------------------------------------------
+// ARGV conventions: alive pattern head/tail, user-nodes pattern head/tail as noted per script.
+
+const IS_ALIVE = `local function alive(n, head, tail) return redis.call('EXISTS', head .. n .. tail) == 1 end\n`;
+
+/**
+ * KEYS: nodeUsers(me), userNodes(user). ARGV: me, user, aliveHead, aliveTail.
+ * Returns 1 when no other live node held the user. Drops dead nodes' stale entries for the user,
+ * so their reaper does not report the user lost.
+ */
+export const PRESENCE_ADD = script(`${IS_ALIVE}
+redis.call('SADD', KEYS[1], ARGV[2])
+local held = 0
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if n ~= ARGV[1] then
+    if alive(n, ARGV[3], ARGV[4]) then held = 1 else redis.call('SREM', KEYS[2], n) end
+  end
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1 - held`);
+
+/**
+ * KEYS: nodeUsers(me), userNodes(user). ARGV: me, user, aliveHead, aliveTail.
+ * Returns 1 when no live node holds the user now; then the user's set is deleted (it holds only
+ * dead nodes), so a later reap of those does not report the user lost a second time.
+ */
+export const PRESENCE_REMOVE = script(`${IS_ALIVE}
+redis.call('SREM', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[1])
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if alive(n, ARGV[3], ARGV[4]) then return 0 end
+end
+redis.call('DEL', KEYS[2])
+return 1`);
+
+/** KEYS: userNodes(u) for each user. ARGV: aliveHead, aliveTail. Returns the 1-based indexes of users some live node holds. */
+export const PRESENCE_ONLINE = script(`
+local known, out = {}, {}
+for i, key in ipairs(KEYS) do
+  for _, n in ipairs(redis.call('SMEMBERS', key)) do
+    local a = known[n]
+    if a == nil then a = redis.call('EXISTS', ARGV[1] .. n .. ARGV[2]) == 1; known[n] = a end
+    if a then out[#out + 1] = i; break end
+  end
+end
+return out`);
+
+/**
+ * KEYS: alive(me), nodes. ARGV: me, leaseMs, aliveHead, aliveTail.
+ * Refreshes the lease. Returns {existed, deadNodeId...}: existed = 0 means the lease had lapsed
+ * (Redis restarted, or this node stalled and may have been reaped) and the node must re-register.
+ */
+export const PRESENCE_HEARTBEAT = script(`${IS_ALIVE}
+local out = { redis.call('EXISTS', KEYS[1]) }
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if n ~= ARGV[1] and not alive(n, ARGV[3], ARGV[4]) then out[#out + 1] = n end
+end
+return out`);
+
+/**
+ * KEYS: nodes, nodeUsers(dead), reapLock(dead), alive(dead).
+ * ARGV: dead, lockMs, aliveHead, aliveTail, userNodesHead, userNodesTail.
+ * Removes a dead node's entries and returns the users no live node holds any more. A user is
+ * reported only by the reap that removed its entry (SREM = 1), and its set is then deleted, so a
+ * user held by two dead nodes is reported once. The lock keeps other survivors from scanning the
+ * same node again while this one works.
+ */
+export const PRESENCE_REAP = script(`${IS_ALIVE}
+if redis.call('EXISTS', KEYS[4]) == 1 then return {} end
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return {} end
+local lost = {}
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local key = ARGV[5] .. u .. ARGV[6]
+  if redis.call('SREM', key, ARGV[1]) == 1 then
+    local held = false
+    for _, n in ipairs(redis.call('SMEMBERS', key)) do
+      if alive(n, ARGV[3], ARGV[4]) then held = true; break end
+    end
+    if not held then redis.call('DEL', key); lost[#lost + 1] = u end
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[1], ARGV[1])
+return lost`);
+
+/**
+ * KEYS: nodes, nodeUsers(me), alive(me). ARGV: me, leaseMs, userNodesHead, userNodesTail, user...
+ * Makes Redis match this node's local truth after an outage: drops entries of users it no longer
+ * holds, then (re)writes both directions for the users it holds.
+ */
+export const PRESENCE_REGISTER = script(`
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+local want = {}
+for i = 5, #ARGV do want[ARGV[i]] = true end
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if not want[u] then redis.call('SREM', ARGV[3] .. u .. ARGV[4], ARGV[1]) end
+end
+redis.call('DEL', KEYS[2])
+for i = 5, #ARGV do
+  redis.call('SADD', KEYS[2], ARGV[i])
+  redis.call('SADD', ARGV[3] .. ARGV[i] .. ARGV[4], ARGV[1])
+end
+return 1`);
+
+/** KEYS: nodes, nodeUsers(me), alive(me). ARGV: me, userNodesHead, userNodesTail. A graceful leave. */
+export const PRESENCE_LEAVE = script(`
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('SREM', ARGV[2] .. u .. ARGV[3], ARGV[1])
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[1], ARGV[1])
+return 1`);
+
+// ---- bus order gate (see the comment at the top of redis.ts) -------------------------------
+// KEYS: conversationSeq, conversationPending (one slot). Ids are decimal strings without leading
+// zeros, compared by length then text, so ids beyond 2^53 still compare exactly.
+
+const GATE_LIB = `
+local function before(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local function send(env, chans)
+  for _, ch in ipairs(chans) do redis.call('PUBLISH', ch, env) end
+end
+local function drain(last)
+  while true do
+    local p = redis.call('HGET', KEYS[2], last)
+    if not p then return last end
+    redis.call('HDEL', KEYS[2], last)
+    local d = cjson.decode(p)
+    send(d.e, d.c)
+    last = d.id
+  end
+end
+local function advance(seq, last, ttl)
+  if not seq or before(seq, last) then redis.call('SET', KEYS[1], last, 'PX', ttl) end
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
+end
+`;
+
+/**
+ * ARGV: messageId, prevId ('' for none), idleTtlMs, envelope, channel...
+ * Returns 'published', 'late' (already past seq: published, seq kept) or 'parked'.
+ */
+export const GATE_PUBLISH = script(`${GATE_LIB}
+local id, prev, ttl = ARGV[1], ARGV[2], ARGV[3]
+local chans = {}
+for i = 5, #ARGV do chans[#chans + 1] = ARGV[i] end
+local seq = redis.call('GET', KEYS[1])
+if seq and prev ~= '' and before(seq, prev) then
+  redis.call('HSET', KEYS[2], prev, cjson.encode({ id = id, e = ARGV[4], c = chans }))
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  return 'parked'
+end
+send(ARGV[4], chans)
+if seq and not before(seq, id) then return 'late' end
+advance(seq, drain(id), ttl)
+return 'published'`);
+
+/**
+ * ARGV: messageId, prevId, idleTtlMs. Publishes a message still parked after orderWaitMs, first
+ * releasing (in id order) any parked message older than it whose own publisher may have died,
+ * then drains the chain after it. Returns 'forced', or 'gone' when it was released meanwhile.
+ */
+export const GATE_FORCE = script(`${GATE_LIB}
+local id, prev, ttl = ARGV[1], ARGV[2], ARGV[3]
+local mine = redis.call('HGET', KEYS[2], prev)
+if not mine or cjson.decode(mine).id ~= id then return 'gone' end
+local all, earlier = redis.call('HGETALL', KEYS[2]), {}
+for i = 1, #all, 2 do
+  local d = cjson.decode(all[i + 1])
+  if before(d.id, id) then d.k = all[i]; earlier[#earlier + 1] = d end
+end
+table.sort(earlier, function(a, b) return before(a.id, b.id) end)
+for _, d in ipairs(earlier) do redis.call('HDEL', KEYS[2], d.k); send(d.e, d.c) end
+local d = cjson.decode(mine)
+redis.call('HDEL', KEYS[2], prev)
+send(d.e, d.c)
+advance(redis.call('GET', KEYS[1]), drain(id), ttl)
+return 'forced'`);

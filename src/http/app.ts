@@ -1,0 +1,38 @@
+/**
+ * The Fastify app (spec §3): envelope, error handling and routes. It owns no resources; build.ts
+ * composes it with the core and the WebSocket gateway on the same http.Server.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TokenVerifier } from '../auth/jwt.js';
+import type { Directory } from '../core/directory.js';
+import type { Metrics } from '../metrics.js';
+import { installErrorHandling } from './envelope.js';
+import { massengerRoutes } from './routes/massenger.js';
+import { notificationRoutes } from './routes/notifications.js';
+import { opsRoutes, type ReadinessCheck } from './routes/ops.js';
+
+export interface AppDeps {
+  directory: Directory;
+  verifier: TokenVerifier;
+  metrics: Metrics;
+  checks: ReadinessCheck[];
+  internalApiToken: string | null;
+  /** Updates gauges that are read rather than counted, just before /metrics answers. */
+  beforeScrape: () => void;
+  logger: FastifyBaseLogger;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Spec §3: `/massenger` and `/Massenger` are the same.
+    caseSensitive: false,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+  });
+  installErrorHandling(app, app.log, deps.metrics);
+  massengerRoutes(app, deps);
+  notificationRoutes(app, deps);
+  opsRoutes(app, deps);
+  return app;
+}

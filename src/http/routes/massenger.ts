@@ -1,0 +1,105 @@
+/**
+ * Public routes (spec §3) under `/massenger`. The prefix is case-insensitive because the app is
+ * built with `caseSensitive: false`.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { TokenVerifier } from '../../auth/jwt.js';
+import type { ConversationPage, Directory } from '../../core/directory.js';
+import { AppError } from '../../errors.js';
+import { DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT, parseId } from '../../protocol/codec.js';
+import { callerId } from '../auth.js';
+import { ok } from '../envelope.js';
+
+/** GET /massenger pages 10 conversations at a time unless asked otherwise. */
+const DEFAULT_CONVERSATIONS = 10;
+const MAX_CONVERSATIONS = 100;
+
+const idPattern = '^[0-9]{1,19}$';
+
+function id(value: string, field: string): string {
+  const parsed = parseId(value);
+  if (parsed === null) throw new AppError('INVALID_DATA', `${field} must be an id`);
+  return parsed;
+}
+
+/** `before` of GET /massenger: a conversation id (older than that one) or an ISO 8601 time. */
+function conversationCursor(before: string | undefined): ConversationPage['before'] {
+  if (before === undefined) return undefined;
+  if (/^[0-9]+$/.test(before)) return { conversationId: id(before, 'before') };
+  const time = new Date(before);
+  if (Number.isNaN(time.getTime())) throw new AppError('INVALID_DATA', 'before must be a conversation id or an ISO 8601 time');
+  return { time };
+}
+
+export function massengerRoutes(app: FastifyInstance, deps: { directory: Directory; verifier: TokenVerifier }): void {
+  const { directory, verifier } = deps;
+
+  app.post<{ Body: { userIds: string[] } }>(
+    '/massenger/startConversation',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['userIds'],
+          properties: {
+            // The caller may list themselves too: 255 others plus the caller.
+            userIds: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', pattern: idPattern } },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const userId = await callerId(request, verifier);
+      const conversationId = await directory.startConversation(
+        userId,
+        request.body.userIds.map((u) => id(u, 'userIds')),
+      );
+      return ok({ conversationId });
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; before?: string } }>(
+    '/massenger',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: MAX_CONVERSATIONS },
+            before: { type: 'string', minLength: 1, maxLength: 64 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const userId = await callerId(request, verifier);
+      const page = { limit: request.query.limit ?? DEFAULT_CONVERSATIONS, before: conversationCursor(request.query.before) };
+      return ok({ conversations: await directory.conversations(userId, page) });
+    },
+  );
+
+  app.get<{ Params: { conversationId: string }; Querystring: { limit?: number; before?: string } }>(
+    '/massenger/:conversationId',
+    {
+      schema: {
+        params: { type: 'object', properties: { conversationId: { type: 'string', pattern: idPattern } } },
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: MAX_FETCH_LIMIT },
+            before: { type: 'string', pattern: idPattern },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const userId = await callerId(request, verifier);
+      const conversationId = parseId(request.params.conversationId);
+      // Id 0 or one past bigint cannot name a conversation: same answer as a stranger's (spec §2.3).
+      if (conversationId === null) throw new AppError('NOT_FOUND', 'conversation not found');
+      const { before, limit } = request.query;
+      const page = { limit: limit ?? DEFAULT_FETCH_LIMIT, before: before === undefined ? undefined : id(before, 'before') };
+      return ok({ conversation: await directory.conversation(userId, conversationId, page) });
+    },
+  );
+}

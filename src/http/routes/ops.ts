@@ -1,0 +1,45 @@
+/** Operations routes (spec §3): liveness, readiness and Prometheus metrics. */
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../../metrics.js';
+import { fail, ok } from '../envelope.js';
+
+/** A dependency that does not answer within this is reported as down. */
+const READY_TIMEOUT_MS = 2000;
+
+export interface ReadinessCheck {
+  name: string;
+  ping(): Promise<void>;
+}
+
+function within(ms: number, work: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function opsRoutes(app: FastifyInstance, deps: { checks: ReadinessCheck[]; metrics: Metrics; beforeScrape: () => void }): void {
+  app.get('/healthz', async () => ok({ status: 'up' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const results = await Promise.all(
+      deps.checks.map(async (check) => {
+        try {
+          await within(READY_TIMEOUT_MS, check.ping());
+          return [check.name, 'ok'] as const;
+        } catch (err) {
+          return [check.name, `down: ${(err as Error).message}`] as const;
+        }
+      }),
+    );
+    const down = results.filter(([, state]) => state !== 'ok');
+    if (down.length > 0) return reply.code(503).send(fail(down.map(([name, state]) => `${name} ${state}`).join('; ')));
+    return ok(Object.fromEntries(results));
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    deps.beforeScrape();
+    return reply.type(deps.metrics.contentType).send(await deps.metrics.text());
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Entry point: environment → config → build() → listen, and a clean exit on SIGTERM/SIGINT.
+ * A configuration mistake prints one line naming the variable and exits 1, never a stack trace.
+ */
+import { build } from './build.js';
+import { ConfigError, loadConfig } from './config.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`massenger: configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const node = await build(config);
+  const { log } = node;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    node.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await node.app.listen({ port: config.port, host: config.host });
+  log.info(
+    { port: config.port, host: config.host, nodeId: config.nodeId, database: config.databaseUrl === null ? 'embedded' : 'postgres', redis: config.redisUrl !== null },
+    'massenger is listening',
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`massenger: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,243 @@
+/**
+ * Leased presence for many nodes (style §11). Each node keeps a lease key
+ * (`<p>:node:<id>:alive`, TTL `leaseTtlMs`) that its heartbeat refreshes, and records who it
+ * holds both ways (node → users, user → nodes). A user is online while some node with a live
+ * lease holds them, so a node killed with kill -9 stops counting as soon as its lease lapses,
+ * without anyone's help. Survivors then reap it on their heartbeat and report the users that went
+ * offline through `onLost`: a dead node's users are offline for friends within
+ * `leaseTtlMs + heartbeatMs` (13 s with the defaults).
+ *
+ * Redis faults: this node's own users are kept in a local Set, which is the truth for this node.
+ * While Redis is unreachable every method answers from it and resolves (see each method); when
+ * ioredis is 'ready' again the node re-registers itself and its users, since a restarted Redis
+ * may have lost everything.
+ */
+import type { Redis } from 'ioredis';
+import type { Presence } from './presence.js';
+import { redisNames, type RedisNames } from '../bus/names.js';
+import {
+  type Log,
+  PRESENCE_ADD,
+  PRESENCE_HEARTBEAT,
+  PRESENCE_LEAVE,
+  PRESENCE_ONLINE,
+  PRESENCE_REAP,
+  PRESENCE_REGISTER,
+  PRESENCE_REMOVE,
+  runScript,
+  silentLog,
+} from '../bus/redis-scripts.js';
+
+export interface RedisPresenceOptions {
+  /**
+   * A connected ioredis client. The caller owns it (creates it, quits it after close()); build it
+   * with `redisOptions` from bus/redis.ts so an outage fails commands fast.
+   */
+  redis: Redis;
+  /** This node's id, unique per process. */
+  nodeId: string;
+  /** Key prefix. Default `massenger`. */
+  prefix?: string;
+  /** Lease of this node's alive key, in ms. Default 10000. */
+  leaseTtlMs?: number;
+  /** Heartbeat interval (lease refresh and reaping), in ms. Default 3000; keep it well under the lease. */
+  heartbeatMs?: number;
+  /** Default: silent. */
+  log?: Log;
+}
+
+/** Lock a survivor takes before reaping a dead node, in ms. */
+const REAP_LOCK_MS = 5000;
+
+export class RedisPresence implements Presence {
+  readonly #redis: Redis;
+  readonly #nodeId: string;
+  readonly #names: RedisNames;
+  readonly #leaseTtlMs: number;
+  readonly #heartbeatMs: number;
+  readonly #log: Log;
+  /** Users this node holds: the truth for this node, whatever Redis says. */
+  readonly #held = new Set<string>();
+  readonly #lostListeners: ((userIds: string[]) => void)[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #beating = false;
+  #down = false;
+  #closed = false;
+
+  readonly #onReady = () => void this.#register('redis ready');
+  readonly #onError = (err: Error) => this.#fault(err);
+
+  constructor(options: RedisPresenceOptions) {
+    this.#redis = options.redis;
+    this.#nodeId = options.nodeId;
+    this.#names = redisNames(options.prefix);
+    this.#leaseTtlMs = options.leaseTtlMs ?? 10_000;
+    this.#heartbeatMs = options.heartbeatMs ?? 3000;
+    this.#log = options.log ?? silentLog;
+    this.#redis.on('ready', this.#onReady);
+    this.#redis.on('error', this.#onError);
+  }
+
+  /** Registers the node and starts the heartbeat. Resolves even when Redis is down ('ready' registers later). */
+  async start(): Promise<void> {
+    if (this.#timer || this.#closed) return;
+    this.#timer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
+    this.#timer.unref();
+    await this.#register('start');
+  }
+
+  /** Resolves true when no other live node held the user. Redis down: true unless this node already held them. */
+  async add(userId: string): Promise<boolean> {
+    const wasHeld = this.#held.has(userId);
+    this.#held.add(userId);
+    const n = this.#names;
+    try {
+      const first = await runScript(this.#redis, PRESENCE_ADD, [n.nodeUsers(this.#nodeId), n.userNodes(userId)], [
+        this.#nodeId,
+        userId,
+        n.alivePattern.head,
+        n.alivePattern.tail,
+      ]);
+      return !wasHeld && first === 1;
+    } catch (err) {
+      this.#fault(err);
+      return !wasHeld;
+    }
+  }
+
+  /**
+   * Resolves true when no live node holds the user now. Redis down: true (from this node's view
+   * the user left; friends on other nodes cannot be reached during the outage anyway).
+   */
+  async remove(userId: string): Promise<boolean> {
+    this.#held.delete(userId);
+    const n = this.#names;
+    try {
+      const gone = await runScript(this.#redis, PRESENCE_REMOVE, [n.nodeUsers(this.#nodeId), n.userNodes(userId)], [
+        this.#nodeId,
+        userId,
+        n.alivePattern.head,
+        n.alivePattern.tail,
+      ]);
+      return gone === 1;
+    } catch (err) {
+      this.#fault(err);
+      return true;
+    }
+  }
+
+  /** One round trip for any number of ids. Redis down: the ids this node holds. */
+  async online(userIds: readonly string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const n = this.#names;
+    try {
+      const keys = userIds.map((id) => n.userNodes(id));
+      const indexes = (await runScript(this.#redis, PRESENCE_ONLINE, keys, [n.alivePattern.head, n.alivePattern.tail])) as number[];
+      const out = new Set(indexes.map((i) => userIds[i - 1] as string));
+      // Local truth wins: a user held here is online even if Redis lost the entry.
+      for (const id of userIds) if (this.#held.has(id)) out.add(id);
+      return out;
+    } catch (err) {
+      this.#fault(err);
+      return new Set(userIds.filter((id) => this.#held.has(id)));
+    }
+  }
+
+  onLost(listener: (userIds: string[]) => void): void {
+    this.#lostListeners.push(listener);
+  }
+
+  /**
+   * Stops the heartbeat and removes this node's entries (the core removes each user first, so
+   * their friends are told; whatever is left goes too). Does not quit the client it was given.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#redis.off('ready', this.#onReady);
+    const n = this.#names;
+    try {
+      await runScript(this.#redis, PRESENCE_LEAVE, [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId)], [
+        this.#nodeId,
+        n.userNodesPattern.head,
+        n.userNodesPattern.tail,
+      ]);
+    } catch (err) {
+      // The lease expires on its own and a survivor reaps the rest.
+      this.#fault(err);
+    }
+    this.#held.clear();
+    this.#redis.off('error', this.#onError);
+  }
+
+  /** Writes the node and every local user to Redis, replacing what Redis had for this node. */
+  async #register(reason: string): Promise<void> {
+    if (this.#closed) return;
+    const n = this.#names;
+    try {
+      await runScript(
+        this.#redis,
+        PRESENCE_REGISTER,
+        [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId)],
+        [this.#nodeId, this.#leaseTtlMs, n.userNodesPattern.head, n.userNodesPattern.tail, ...this.#held],
+      );
+      if (this.#down) this.#log.info({ nodeId: this.#nodeId, users: this.#held.size, reason }, 'presence re-registered');
+      this.#down = false;
+    } catch (err) {
+      this.#fault(err);
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    // A slow Redis must not stack heartbeats up.
+    if (this.#beating || this.#closed || this.#redis.status !== 'ready') return;
+    this.#beating = true;
+    const n = this.#names;
+    try {
+      const [existed, ...dead] = (await runScript(this.#redis, PRESENCE_HEARTBEAT, [n.alive(this.#nodeId), n.nodes], [
+        this.#nodeId,
+        this.#leaseTtlMs,
+        n.alivePattern.head,
+        n.alivePattern.tail,
+      ])) as [number, ...string[]];
+      if (existed === 0) {
+        // Redis restarted, or this node stalled past its lease and a survivor may have reaped it.
+        this.#log.warn({ nodeId: this.#nodeId }, 'presence lease had lapsed: re-registering');
+        await this.#register('lease lapsed');
+      }
+      for (const deadId of dead) await this.#reap(deadId);
+    } catch (err) {
+      this.#fault(err);
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  async #reap(deadId: string): Promise<void> {
+    const n = this.#names;
+    const lost = (await runScript(
+      this.#redis,
+      PRESENCE_REAP,
+      [n.nodes, n.nodeUsers(deadId), n.reapLock(deadId), n.alive(deadId)],
+      [deadId, REAP_LOCK_MS, n.alivePattern.head, n.alivePattern.tail, n.userNodesPattern.head, n.userNodesPattern.tail],
+    )) as string[];
+    if (lost.length === 0) return;
+    this.#log.info({ nodeId: this.#nodeId, deadNodeId: deadId, users: lost.length }, 'reaped a dead node');
+    for (const listener of this.#lostListeners) {
+      try {
+        listener(lost);
+      } catch (err) {
+        this.#log.warn({ err }, 'onLost listener threw');
+      }
+    }
+  }
+
+  /** Logs once per outage; 'ready' (through #register) ends the outage. */
+  #fault(err: unknown): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#log.warn({ err, nodeId: this.#nodeId }, 'presence: redis unavailable, answering from local state');
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * One WebSocket connection: its sign-in state, its outgoing rules (backpressure, INIT hold) and its
+ * incoming rules (rate limit, one frame at a time). Spec §2.4 is the reference for every limit.
+ */
+import type { WebSocket } from 'ws';
+import type { Client } from '../core/chat.js';
+import type { Log } from '../core/log.js';
+import type { Metrics } from '../metrics.js';
+import { CLOSE_AUTH, CLOSE_RATE, CLOSE_SLOW } from '../protocol/close-codes.js';
+import { encode, errorFrame } from '../protocol/codec.js';
+import type { ServerMethod } from '../protocol/frames.js';
+import { AppError } from '../errors.js';
+import { RateLimiter } from './rate-limiter.js';
+
+export interface ConnectionLimits {
+  maxBufferedBytes: number;
+  rateLimitPerSec: number;
+  rateLimitBurst: number;
+  rateLimitStrikes: number;
+}
+
+/** setTimeout cannot wait longer than this (about 24.8 days); longer deadlines re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export type ConnectionState = 'awaiting-auth' | 'authenticated' | 'closing';
+
+export class Connection implements Client {
+  readonly id: string;
+  readonly #ws: WebSocket;
+  readonly #limits: ConnectionLimits;
+  readonly #metrics: Pick<Metrics, 'framesOut' | 'errors' | 'closes'>;
+  readonly #log: Log;
+  readonly #limiter: RateLimiter;
+  #userId: string | null = null;
+  #closing = false;
+  #held: Array<[string, ServerMethod]> | null = null;
+  #heldBytes = 0;
+  #expiryTimer: NodeJS.Timeout | null = null;
+  /** True while above half of maxBufferedBytes, so a slow reader is logged once per crossing. */
+  #congested = false;
+  /** Frames are handled one at a time: this is the tail of that chain, and how many wait in it. */
+  #tail: Promise<void> = Promise.resolve();
+  #pending = 0;
+
+  constructor(deps: { id: string; ws: WebSocket; limits: ConnectionLimits; metrics: Pick<Metrics, 'framesOut' | 'errors' | 'closes'>; log: Log }) {
+    this.id = deps.id;
+    this.#ws = deps.ws;
+    this.#limits = deps.limits;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#limiter = new RateLimiter(deps.limits.rateLimitPerSec, deps.limits.rateLimitBurst);
+  }
+
+  get userId(): string | null {
+    return this.#userId;
+  }
+
+  get state(): ConnectionState {
+    return this.#closing ? 'closing' : this.#userId === null ? 'awaiting-auth' : 'authenticated';
+  }
+
+  signIn(userId: string, expiresAt: number | null): void {
+    this.#userId = userId;
+    this.#armExpiry(expiresAt);
+  }
+
+  signOut(): void {
+    this.#userId = null;
+    this.#armExpiry(null);
+  }
+
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  release(first: string | null): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#heldBytes = 0;
+    if (first === null) return;
+    this.send(first, 'INIT');
+    for (const [text, method] of held) this.#write(text, method);
+  }
+
+  send(text: string, method: ServerMethod): void {
+    if (this.#closing) return;
+    this.#metrics.framesOut.inc({ method });
+    if (this.#held !== null && method !== 'INIT') {
+      this.#held.push([text, method]);
+      this.#heldBytes += text.length;
+      if (this.#heldBytes > this.#limits.maxBufferedBytes) this.close(CLOSE_SLOW, 'client reads too slowly');
+      return;
+    }
+    this.#write(text, method);
+  }
+
+  /** Sends ERROR for a failed request; counts it by code. */
+  sendError(err: AppError): void {
+    this.#metrics.errors.inc({ code: err.code });
+    this.send(encode(errorFrame(err)), 'ERROR');
+  }
+
+  /**
+   * Runs `task` after the frames before it (one frame at a time per connection), unless the
+   * client is over its rate limit: then RATE_LIMITED, and after enough in a row, close 4429.
+   */
+  enqueue(task: () => Promise<void>, context: { method?: string; requestId?: string }): void {
+    if (this.#closing) return;
+    if (!this.#limiter.take() || this.#pending >= this.#limits.rateLimitBurst) {
+      this.sendError(new AppError('RATE_LIMITED', 'too many frames; slow down', undefined, context));
+      if (this.#limiter.strikes >= this.#limits.rateLimitStrikes) this.close(CLOSE_RATE, 'rate limit exceeded');
+      return;
+    }
+    this.#pending++;
+    this.#tail = this.#tail.then(task).finally(() => {
+      this.#pending--;
+    });
+  }
+
+  /** Resolves when the frames queued so far have been handled. */
+  drained(): Promise<void> {
+    return this.#tail;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#armExpiry(null);
+    this.#metrics.closes.inc({ code: String(code) });
+    this.#ws.close(code, reason);
+  }
+
+  /** Called by the gateway when the socket is gone, however it went. */
+  closed(): void {
+    this.#closing = true;
+    this.#armExpiry(null);
+  }
+
+  #write(text: string, method: ServerMethod): void {
+    const buffered = this.#ws.bufferedAmount;
+    const half = this.#limits.maxBufferedBytes / 2;
+    if (buffered > half) {
+      if (!this.#congested) {
+        this.#congested = true;
+        this.#log.warn({ connectionId: this.id, userId: this.#userId, buffered }, 'slow reader: dropping TYPING events');
+      }
+      // Spec §2.4: cheap events go first under backpressure; messages never do.
+      if (method === 'TYPING') return;
+    } else {
+      this.#congested = false;
+    }
+    this.#ws.send(text);
+    if (this.#ws.bufferedAmount > this.#limits.maxBufferedBytes) {
+      this.#log.warn({ connectionId: this.id, userId: this.#userId }, 'slow reader: closing with 4408');
+      this.close(CLOSE_SLOW, 'client reads too slowly');
+    }
+  }
+
+  #armExpiry(expiresAt: number | null): void {
+    if (this.#expiryTimer !== null) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = null;
+    if (expiresAt === null || this.#closing) return;
+    const wait = expiresAt - Date.now();
+    this.#expiryTimer = setTimeout(
+      () => {
+        if (Date.now() < expiresAt) return this.#armExpiry(expiresAt);
+        // Spec §2.3: a sign-in lasts until the token's exp unless AUTHENTICATE refreshed it.
+        this.sendError(new AppError('UNAUTHENTICATED', 'token expired; authenticate again'));
+        this.close(CLOSE_AUTH, 'token expired');
+      },
+      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    );
+    this.#expiryTimer.unref();
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The WebSocket side of the HTTP server: upgrades on `/` and `/socket`, the authentication
+ * deadline, frame decoding and dispatch, the ping/pong heartbeat and shutdown. ws shares Fastify's
+ * http.Server (`noServer`), and enforces MAX_FRAME_BYTES itself through `maxPayload` (close 1009).
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Chat } from '../core/chat.js';
+import type { Log } from '../core/log.js';
+import { AppError, toAppError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { CLOSE_AUTH, CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
+import { decode } from '../protocol/codec.js';
+import { Connection, type ConnectionLimits } from './connection.js';
+
+export interface GatewayOptions extends ConnectionLimits {
+  authTimeoutMs: number;
+  maxFrameBytes: number;
+  heartbeatIntervalMs: number;
+  /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
+  shutdownTimeoutMs: number;
+}
+
+/** Spec §2: upgrades are accepted on these paths only. */
+const SOCKET_PATHS = new Set(['/', '/socket']);
+
+export class Gateway {
+  readonly #wss: WebSocketServer;
+  readonly #chat: Chat;
+  readonly #metrics: Metrics;
+  readonly #log: Log;
+  readonly #opts: GatewayOptions;
+  readonly #connections = new Map<WebSocket, Connection>();
+  readonly #alive = new WeakSet<WebSocket>();
+  readonly #heartbeat: NodeJS.Timeout;
+  /** Disconnects handed to the core and not yet finished; shutdown waits for them. */
+  readonly #disconnects = new Set<Promise<void>>();
+  #nextId = 0;
+  #accepting = true;
+
+  constructor(deps: { server: Server; chat: Chat; metrics: Metrics; log: Log; options: GatewayOptions }) {
+    this.#chat = deps.chat;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#opts = deps.options;
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: deps.options.maxFrameBytes, clientTracking: false });
+    this.#wss.on('error', (err) => this.#log.error({ err }, 'websocket server error'));
+    deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+    this.#heartbeat = setInterval(() => this.#beat(), deps.options.heartbeatIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    if (!this.#accepting || !SOCKET_PATHS.has(path)) {
+      socket.end(this.#accepting ? 'HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+  }
+
+  #accept(ws: WebSocket): void {
+    const conn = new Connection({
+      id: String(++this.#nextId),
+      ws,
+      limits: this.#opts,
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+    this.#connections.set(ws, conn);
+    this.#alive.add(ws);
+    this.#metrics.connections.inc();
+    // An unauthenticated connection holds this timer and little else (spec §2.4: 4401).
+    const authDeadline = setTimeout(() => {
+      if (conn.userId !== null) return;
+      conn.sendError(new AppError('UNAUTHENTICATED', `no AUTHENTICATE within ${this.#opts.authTimeoutMs} ms`));
+      conn.close(CLOSE_AUTH, 'authentication timeout');
+    }, this.#opts.authTimeoutMs);
+    authDeadline.unref();
+
+    ws.on('pong', () => this.#alive.add(ws));
+    ws.on('error', (err) => this.#log.debug({ err, connectionId: conn.id }, 'websocket error'));
+    ws.on('message', (raw: Buffer, isBinary: boolean) => this.#receive(conn, raw, isBinary));
+    ws.on('close', () => {
+      clearTimeout(authDeadline);
+      conn.closed();
+      this.#connections.delete(ws);
+      this.#metrics.connections.dec();
+      // Presence waits for the frames in flight, so a send that was acked is not followed by a stale USER_LEFT order.
+      const done = conn
+        .drained()
+        .then(() => this.#chat.disconnect(conn))
+        .catch((err: unknown) => this.#log.warn({ err, connectionId: conn.id }, 'disconnect failed'))
+        .finally(() => this.#disconnects.delete(done));
+      this.#disconnects.add(done);
+    });
+  }
+
+  #receive(conn: Connection, raw: Buffer, isBinary: boolean): void {
+    const frame = decode(raw, isBinary);
+    if (frame instanceof AppError) {
+      // Undecodable frames are counted under their error code, so the label set stays bounded.
+      this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
+      conn.sendError(frame);
+      return;
+    }
+    this.#metrics.framesIn.inc({ method: frame.method });
+    const context = { method: frame.method, requestId: frame.data.requestId };
+    conn.enqueue(async () => {
+      try {
+        await this.#chat.handle(conn, frame);
+      } catch (thrown) {
+        const err = toAppError(thrown);
+        if (err.code === 'INTERNAL') this.#log.error({ err: thrown, method: frame.method }, 'request failed');
+        const clientMessageId = frame.method === 'SEND_MESSAGE' ? frame.data.clientMessageId : undefined;
+        conn.sendError(err.withContext({ ...context, clientMessageId }));
+        // Spec §2.4: a failed AUTHENTICATE closes with 4401 after its ERROR.
+        if (frame.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED') conn.close(CLOSE_AUTH, 'authentication failed');
+      }
+    }, context);
+  }
+
+  /** ws heartbeat: a peer that did not answer the previous ping is dropped. */
+  #beat(): void {
+    for (const [ws] of this.#connections) {
+      if (!this.#alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.#alive.delete(ws);
+      ws.ping();
+    }
+  }
+
+  /**
+   * Stops accepting, closes every socket with 1001, waits for their frames in flight and for the
+   * close handshakes (cutting off clients that do not answer in time), so every disconnect has
+   * been handed to the core when this resolves.
+   */
+  async close(): Promise<void> {
+    this.#accepting = false;
+    clearInterval(this.#heartbeat);
+    const conns = [...this.#connections.values()];
+    for (const conn of conns) conn.close(CLOSE_SHUTDOWN, 'server shutting down');
+    await Promise.all(conns.map((c) => c.drained()));
+    const deadline = Date.now() + this.#opts.shutdownTimeoutMs;
+    while (this.#connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.#connections.keys()) ws.terminate();
+    while (this.#connections.size > 0) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(this.#disconnects);
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+}
