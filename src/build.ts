@@ -35,12 +35,17 @@ export interface Node {
   close(): Promise<void>;
 }
 
-export async function build(config: Config, opts: { logger?: Logger } = {}): Promise<Node> {
+/**
+ * @param opts.db a database to use instead of the one config names (tests share it for fixtures);
+ *   the node closes it either way.
+ */
+export async function build(config: Config, opts: { logger?: Logger; db?: Db } = {}): Promise<Node> {
   const log = opts.logger ?? pino({ level: config.logLevel });
   const metrics = new Metrics();
 
   const db: Db =
-    config.databaseUrl === null
+    opts.db ??
+    (config.databaseUrl === null
       ? new PgliteDb({ dataDir: config.dataDir })
       : new PgDb({
           connectionString: config.databaseUrl,
@@ -48,7 +53,7 @@ export async function build(config: Config, opts: { logger?: Logger } = {}): Pro
           connectionTimeoutMs: config.dbConnectTimeoutMs,
           statementTimeoutMs: config.dbStatementTimeoutMs,
           onError: (err) => log.warn({ err }, 'database connection lost'),
-        });
+        }));
   const store = new SqlStore(db, { onQuery: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   const closeAll = async () => {

@@ -39,10 +39,10 @@
  * close().
  */
 import type { Redis, RedisOptions } from 'ioredis';
+import type { ServerMethod } from '../protocol/frames.js';
 import type { Bus, BusEvent } from './bus.js';
 import { NOTIFICATIONS_CHANNEL, redisNames, type RedisNames } from './names.js';
 import { GATE_FORCE, GATE_PUBLISH, type Log, runScript, silentLog } from './redis-scripts.js';
-import { decodeEnvelope, type Published } from './envelope.js';
 
 /**
  * Client options for the ioredis client passed to RedisBus and RedisPresence: an outage fails
@@ -71,6 +71,41 @@ export interface RedisBusOptions {
 }
 
 type Publishable = Exclude<BusEvent, { type: 'notification' }>;
+/** What travels on node and broadcast channels: the event plus the publishing node (for logs). */
+type Envelope = Publishable & { node: string };
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+/** Parses and checks an envelope; null when malformed. Never throws. */
+function decodeEnvelope(text: string): Publishable | null {
+  let e: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+    e = parsed as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  switch (e.type) {
+    case 'deliver':
+      // `method` only steers the receiver (TYPING may be dropped under backpressure); text is opaque.
+      if (!isStrings(e.userIds) || !isString(e.text) || !isString(e.method)) return null;
+      return { type: 'deliver', userIds: e.userIds, text: e.text, method: e.method as ServerMethod };
+    case 'message': {
+      const o = e.origin as Record<string, unknown> | null | undefined;
+      const originOk = o === null || (typeof o === 'object' && isString(o.nodeId) && isString(o.connectionId) && isString(o.text));
+      if (!isString(e.conversationId) || !isString(e.messageId) || !(e.prevId === null || isString(e.prevId))) return null;
+      if (!isStrings(e.userIds) || !isString(e.text) || !originOk) return null;
+      const origin = o === null ? null : { nodeId: o.nodeId as string, connectionId: o.connectionId as string, text: o.text as string };
+      return { type: 'message', conversationId: e.conversationId, messageId: e.messageId, prevId: e.prevId, userIds: e.userIds, text: e.text, origin };
+    }
+    case 'invalidate':
+      return isString(e.conversationId) ? { type: 'invalidate', conversationId: e.conversationId } : null;
+    default:
+      return null;
+  }
+}
 
 export class RedisBus implements Bus {
   readonly #pub: Redis;
@@ -83,6 +118,7 @@ export class RedisBus implements Bus {
   #handler: ((event: BusEvent) => void) | null = null;
   /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its args. */
   readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
+  readonly #subscribed: Promise<void>;
   #down = false;
   #closed = false;
 
@@ -105,12 +141,19 @@ export class RedisBus implements Bus {
     this.#sub.on('message', (channel: string, text: string) => this.#receive(channel, text));
     this.#pub.on('ready', this.#onPubReady);
     this.#pub.on('error', this.#onPubError);
+    const n = this.#names;
+    this.#subscribed = this.#sub.subscribe(n.nodeChannel(this.#nodeId), n.broadcastChannel, NOTIFICATIONS_CHANNEL).then(
+      () => undefined,
+      (err: unknown) => this.#log.warn({ err }, 'bus: subscribe failed'),
+    );
   }
 
-  /** Subscribes this node's channels; resolves once Redis confirmed (waits while Redis is down). */
-  async start(): Promise<void> {
-    const n = this.#names;
-    await this.#sub.subscribe(n.nodeChannel(this.#nodeId), n.broadcastChannel, NOTIFICATIONS_CHANNEL);
+  /**
+   * Resolves once Redis confirmed this node's subscriptions (made by the constructor); waits while
+   * Redis is down. Optional, but events published before it resolves may miss this node.
+   */
+  start(): Promise<void> {
+    return this.#subscribed;
   }
 
   subscribe(handler: (event: BusEvent) => void): void {
@@ -123,7 +166,7 @@ export class RedisBus implements Bus {
     try {
       if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
       // Encoded once; the frame inside stays the text the core encoded (style §7).
-      const envelope = JSON.stringify({ node: this.#nodeId, ...event } satisfies Published);
+      const envelope = JSON.stringify({ node: this.#nodeId, ...event } satisfies Envelope);
       if (event.type === 'invalidate') {
         await this.#pub.publish(this.#names.broadcastChannel, envelope);
         return;

@@ -2,7 +2,7 @@
  * The Fastify app (spec §3): envelope, error handling and routes. It owns no resources; build.ts
  * composes it with the core and the WebSocket gateway on the same http.Server.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TokenVerifier } from '../auth/jwt.js';
 import type { Directory } from '../core/directory.js';
 import type { Metrics } from '../metrics.js';
@@ -26,8 +26,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     // Spec §3: `/massenger` and `/Massenger` are the same.
-    caseSensitive: false,
-    disableRequestLogging: true,
+    routerOptions: { caseSensitive: false },
+    // A gateway's HTTP side is mostly probes and scrapes: log errors, not every request.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
   });
   installErrorHandling(app, app.log, deps.metrics);

@@ -1,0 +1,107 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgDb } from '../../src/store/db-pg.js';
+import { SqlStore } from '../../src/store/sql-store.js';
+import { storeContract } from '../contracts/store.js';
+import { createGroup, createUser } from '../support/fixtures.js';
+import { freshDatabase } from '../support/pg.js';
+import { needs } from '../support/services.js';
+
+const hasPostgres = await needs('postgres');
+
+describe.runIf(hasPostgres)('PostgreSQL', () => {
+  // Pool of 10: concurrent appends really run on different connections, so the ordering test means something.
+  storeContract('PostgreSQL', async () => {
+    const database = await freshDatabase();
+    const db = new PgDb({ connectionString: database.url, maxConnections: 10 });
+    const store = new SqlStore(db);
+    return {
+      store,
+      db,
+      async cleanup() {
+        await store.close();
+        await database.drop();
+      },
+    };
+  });
+
+  it('lets two nodes migrate a fresh database at the same time', async () => {
+    const database = await freshDatabase();
+    const stores = [0, 1, 2].map(() => new SqlStore(new PgDb({ connectionString: database.url, maxConnections: 2 })));
+    try {
+      await Promise.all(stores.map((s) => s.migrate()));
+      const db = new PgDb({ connectionString: database.url });
+      const { rows } = await db.query<{ version: number }>('SELECT version FROM massenger_migrations');
+      await db.close();
+      expect(rows.map((r) => r.version)).toEqual([1]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await database.drop();
+    }
+  });
+
+  it('answers UNAVAILABLE quickly when nothing listens', async () => {
+    const store = new SqlStore(new PgDb({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMs: 500 }));
+    const started = Date.now();
+    await expect(store.ping()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(store.appendMessage({ conversationId: '1', authorId: '1', content: 'x', clientMessageId: null })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await store.close();
+  });
+
+  describe('when the server drops or stalls connections', () => {
+    let database: Awaited<ReturnType<typeof freshDatabase>>;
+    let admin: pg.Client;
+    const poolErrors: Error[] = [];
+
+    beforeAll(async () => {
+      database = await freshDatabase();
+      admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+    });
+    afterAll(async () => {
+      await admin.end();
+      await database.drop();
+    });
+
+    // Only connections to this suite's own database, never another suite's.
+    const terminateOthers = () =>
+      admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+
+    it('turns a terminated connection into UNAVAILABLE, then recovers', async () => {
+      const store = new SqlStore(new PgDb({ connectionString: database.url, onError: (err) => poolErrors.push(err) }));
+      await store.migrate();
+      const [a, b] = [await createUser(admin, 'a'), await createUser(admin, 'b')];
+      const c = await createGroup(admin, [a, b]);
+
+      // Terminating an idle pooled connection: reported to onError, not thrown, not a crash.
+      await terminateOthers();
+      await expect.poll(() => poolErrors.length).toBeGreaterThan(0);
+      await expect(store.ping()).resolves.toBeUndefined();
+
+      // Terminating one mid-statement: the admin holds a lock the append waits on.
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE');
+      const pending = store.appendMessage({ conversationId: c, authorId: a, content: 'x', clientMessageId: null });
+      await expect.poll(async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount).toBe(1);
+      await terminateOthers();
+      await expect(pending).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await admin.query('ROLLBACK');
+
+      expect((await store.appendMessage({ conversationId: c, authorId: a, content: 'after', clientMessageId: null })).created).toBe(true);
+      await store.close();
+    });
+
+    it('turns a statement timeout into UNAVAILABLE', async () => {
+      const store = new SqlStore(new PgDb({ connectionString: database.url, statementTimeoutMs: 200 }));
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE');
+      try {
+        await expect(store.conversations('1', { limit: 10 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      } finally {
+        await admin.query('ROLLBACK');
+        await store.close();
+      }
+    });
+  });
+});

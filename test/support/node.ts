@@ -1,0 +1,88 @@
+/**
+ * Starts a real massenger node in this process on port 0, on PGlite (temp dir) or a fresh
+ * PostgreSQL database, and gives tests what they need: URLs, a Db for fixtures, and tokens.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
+import pino from 'pino';
+import { build, type Node } from '../../src/build.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { PgDb } from '../../src/store/db-pg.js';
+import { PgliteDb } from '../../src/store/db-pglite.js';
+import type { Db } from '../../src/store/store.js';
+import { TestClient } from './client.js';
+
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface TestNode {
+  node: Node;
+  config: Config;
+  http: string;
+  ws: string;
+  /** A direct database handle for fixtures (the node's own database). */
+  db: Pick<Db, 'query'>;
+  token(userId: string, ttlSeconds?: number): Promise<string>;
+  /** Opens a client and signs it in; resolves with the client and its INIT. */
+  signIn(userId: string, extra?: Record<string, unknown>): Promise<{ client: TestClient; init: Record<string, any> }>;
+  close(): Promise<void>;
+}
+
+export async function signToken(userId: string, ttlSeconds = 3600, secret = TEST_SECRET): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/**
+ * `env` is applied over test defaults; pass DATABASE_URL for PostgreSQL (else PGlite in a temp
+ * dir, or pass DATA_DIR to share one between restarts).
+ */
+export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
+  const tempDir = env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'massenger-test-')) : null;
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    JWT_SECRET: TEST_SECRET,
+    LOG_LEVEL: 'silent',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...(tempDir === null ? {} : { DATA_DIR: tempDir }),
+    ...env,
+  });
+  // The test holds the node's own database handle, so fixtures see exactly what the node sees.
+  const db: Db =
+    config.databaseUrl === null
+      ? new PgliteDb({ dataDir: config.dataDir })
+      : new PgDb({ connectionString: config.databaseUrl, maxConnections: 10, connectionTimeoutMs: 2000 });
+  const node = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), db });
+  await node.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = node.app.server.address() as AddressInfo;
+  const clients: TestClient[] = [];
+  const t: TestNode = {
+    node,
+    config,
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}/`,
+    db,
+    token: (userId, ttl) => signToken(userId, ttl),
+    async signIn(userId, extra = {}) {
+      const client = await TestClient.open(t.ws);
+      clients.push(client);
+      client.send('AUTHENTICATE', { token: await signToken(userId), ...extra });
+      const init = await Promise.race([client.next('INIT'), client.next('ERROR').then((e) => Promise.reject(new Error(JSON.stringify(e.data))))]);
+      return { client, init: init.data };
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await node.close();
+      if (tempDir !== null) rmSync(tempDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
+
