@@ -18,14 +18,22 @@ type Record_ = Record<string, unknown>;
 const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.author_id, m.content, m.created_at, m.updated_at, m.client_message_id, m.prev_id';
 /** The same columns prefixed m_, for the last message joined onto a conversation. */
 const LAST_MESSAGE_COLUMNS = MESSAGE_COLUMNS.replace(/m\.(\w+)/g, 'm.$1 AS m_$1');
-const CONVERSATION_SELECT = `
-  SELECT c.id, c.created_at, coalesce(c.last_activity_at, c.created_at) AS activity_at,
-    c.last_message_id IS NOT NULL AND (uc.seen_message_id IS NULL OR uc.seen_message_id < c.last_message_id) AS unread,
-    ${LAST_MESSAGE_COLUMNS}
-  FROM users_conversations uc
-  JOIN conversations c ON c.id = uc.conversation_id
-  LEFT JOIN messages m ON m.id = c.last_message_id
-  WHERE uc.user_id = $1`;
+/**
+ * A page of the user's conversations, newest activity first. The page is picked before the join
+ * to messages, so only `limit` last messages are read however many conversations the user has.
+ */
+function conversationsSql(condition: string): string {
+  return `
+    SELECT p.*, ${LAST_MESSAGE_COLUMNS} FROM (
+      SELECT c.id, c.created_at, c.last_message_id, coalesce(c.last_activity_at, c.created_at) AS activity_at,
+        c.last_message_id IS NOT NULL AND (uc.seen_message_id IS NULL OR uc.seen_message_id < c.last_message_id) AS unread
+      FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
+      WHERE uc.user_id = $1 ${condition}
+      ORDER BY activity_at DESC, c.id DESC LIMIT $2
+    ) p
+    LEFT JOIN messages m ON m.id = p.last_message_id
+    ORDER BY p.activity_at DESC, p.id DESC`;
+}
 
 const MAX_BIGINT = 9223372036854775807n;
 
@@ -95,9 +103,15 @@ export class SqlStore implements Store {
 
   messagesSince(userId: string, afterId: string, limit: number): Promise<MessageRow[]> {
     return this.#run('messages_since', async () => {
+      // Per conversation through messages(conversation_id, id), at most `limit` each: the work follows
+      // the user's own traffic since afterId, not everyone's.
       const { rows } = await this.#db.query<Record_>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m
-         WHERE m.conversation_id IN (SELECT conversation_id FROM users_conversations WHERE user_id = $1) AND m.id > $2
+        `SELECT m.* FROM users_conversations uc
+         CROSS JOIN LATERAL (
+           SELECT ${MESSAGE_COLUMNS} FROM messages m
+           WHERE m.conversation_id = uc.conversation_id AND m.id > $2 ORDER BY m.id LIMIT $3
+         ) m
+         WHERE uc.user_id = $1
          ORDER BY m.id LIMIT $3`,
         [userId, afterId, limit],
       );
@@ -118,10 +132,7 @@ export class SqlStore implements Store {
         condition = 'AND coalesce(c.last_activity_at, c.created_at) < $3';
         values.push(opts.before.time);
       }
-      const { rows } = await this.#db.query<Record_>(
-        `${CONVERSATION_SELECT} ${condition} ORDER BY activity_at DESC, c.id DESC LIMIT $2`,
-        values,
-      );
+      const { rows } = await this.#db.query<Record_>(conversationsSql(condition), values);
       return this.#withMembers(rows);
     });
   }
@@ -129,7 +140,7 @@ export class SqlStore implements Store {
   conversation(userId: string, conversationId: string): Promise<ConversationRow | null> {
     return this.#run('conversation', async () => {
       if (!isId(conversationId)) return null;
-      const { rows } = await this.#db.query<Record_>(`${CONVERSATION_SELECT} AND c.id = $2`, [userId, conversationId]);
+      const { rows } = await this.#db.query<Record_>(conversationsSql('AND c.id = $3'), [userId, 1, conversationId]);
       return (await this.#withMembers(rows))[0] ?? null;
     });
   }

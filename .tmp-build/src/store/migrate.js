@@ -1,0 +1,29 @@
+import * as base from './migrations/001_base.js';
+/** In order; append only, never edit one that has shipped. */
+const migrations = [{ version: 1, ...base }];
+/** 'mass' in ASCII: a fixed key every node agrees on, unlikely to collide with the main API's locks. */
+const LOCK_KEY = 1835103091;
+/**
+ * Applies the pending migrations in one transaction under a transaction-scoped advisory lock: a
+ * second node starting at the same moment waits, then finds everything applied. Transactional DDL
+ * means a failure leaves the schema as it was.
+ */
+export async function migrate(db) {
+    await db.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+        await tx.query(`CREATE TABLE IF NOT EXISTS massenger_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+        const { rows } = await tx.query('SELECT version FROM massenger_migrations');
+        const applied = new Set(rows.map((r) => Number(r.version)));
+        for (const m of migrations) {
+            if (applied.has(m.version))
+                continue;
+            for (const statement of m.statements)
+                await tx.query(statement);
+            await tx.query('INSERT INTO massenger_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        }
+    });
+}

@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { BusEvent } from '../../src/bus/bus.js';
+import { NOTIFICATIONS_CHANNEL, redisNames } from '../../src/bus/names.js';
+import { RedisBus, redisOptions } from '../../src/bus/redis.js';
+import type { Log } from '../../src/bus/redis-scripts.js';
+import { RedisPresence } from '../../src/presence/redis.js';
+import { busContract, collect, message, until } from '../contracts/bus.js';
+import { needs, REDIS_TEST_URL } from '../support/services.js';
+
+async function connect(url = REDIS_TEST_URL): Promise<Redis> {
+  const redis = new Redis(url, { ...redisOptions, retryStrategy: () => 50 });
+  redis.on('error', () => {});
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  return redis;
+}
+
+/** Deletes every key under the prefix (the Redis is shared: never FLUSHALL). */
+async function dropPrefix(prefix: string, url = REDIS_TEST_URL): Promise<void> {
+  const redis = await connect(url);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+}
+
+interface TestNode {
+  nodeId: string;
+  redis: Redis;
+  presence: RedisPresence;
+  bus: RedisBus;
+  events: BusEvent[];
+  close(): Promise<void>;
+}
+
+async function startNode(prefix: string, nodeId: string, options: { orderWaitMs?: number; log?: Log; url?: string } = {}): Promise<TestNode> {
+  const redis = await connect(options.url);
+  const presence = new RedisPresence({ redis, nodeId, prefix, leaseTtlMs: 2000, heartbeatMs: 200 });
+  await presence.start();
+  const bus = new RedisBus({ pub: redis, nodeId, prefix, orderWaitMs: options.orderWaitMs, log: options.log });
+  await bus.start();
+  const events = collect(bus);
+  const close = async () => {
+    await presence.close();
+    await bus.close();
+    await redis.quit().catch(() => redis.disconnect());
+  };
+  return { nodeId, redis, presence, bus, events, close };
+}
+
+const u = () => `u-${randomUUID()}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ids = (events: BusEvent[], conversationId: string) =>
+  events.flatMap((e) => (e.type === 'message' && e.conversationId === conversationId ? [Number(e.messageId)] : []));
+const deliver = (userIds: string[], text = `{"n":"${randomUUID()}"}`) => ({ type: 'deliver' as const, userIds, text, method: 'TYPING' as const });
+
+describe.runIf(await needs('redis'))('RedisBus', () => {
+  busContract('RedisBus', async () => {
+    const prefix = `test:bus:${randomUUID()}`;
+    const node = await startNode(prefix, 'n1');
+    return {
+      bus: node.bus,
+      nodeId: node.nodeId,
+      hold: async (userIds) => {
+        for (const id of userIds) await node.presence.add(id);
+      },
+      close: async () => {
+        await node.close();
+        await dropPrefix(prefix);
+      },
+    };
+  });
+
+  describe('three nodes on one Redis', () => {
+    const prefix = `test:bus:${randomUUID()}`;
+    let nodes: TestNode[] = [];
+    const start = async (options: { orderWaitMs?: number; log?: Log } = {}) => {
+      nodes = await Promise.all(['a', 'b', 'c'].map((id) => startNode(prefix, id, options)));
+      const held = await Promise.all(nodes.map(async (n) => { const id = u(); await n.presence.add(id); return id; }));
+      return { nodes: nodes as [TestNode, TestNode, TestNode], users: held as [string, string, string] };
+    };
+    afterEach(async () => {
+      await Promise.all(nodes.map((n) => n.close()));
+      nodes = [];
+      await dropPrefix(prefix);
+    });
+
+    it('routes an event only to the nodes that hold its users', async () => {
+      const { nodes: [a, b, c], users: [ua, ub] } = await start();
+      await a.bus.publish(deliver([ub]));
+      await a.bus.publish(deliver([ua, ub]));
+      await until(() => b.events.length === 2 && a.events.length === 1);
+      await sleep(100);
+      expect([a.events.length, b.events.length, c.events.length]).toEqual([1, 2, 0]);
+    });
+
+    it('drops nothing: 3 × 300 concurrent publishes all arrive where they should', async () => {
+      const { nodes: all, users } = await start();
+      const targets = Array.from({ length: 900 }, (_, i) => i % 3);
+      await Promise.all(targets.map((t, i) => all[i % 3]!.bus.publish(deliver([users[t]!]))));
+      await until(() => all.every((n) => n.events.length === 300), 5000, '300 events per node');
+      await sleep(50);
+      expect(all.map((n) => n.events.length)).toEqual([300, 300, 300]);
+    });
+
+    it('ORDER: a prevId chain 1..50 published concurrently from 3 nodes in shuffled order arrives in chain order everywhere', async () => {
+      const { nodes: all, users } = await start({ orderWaitMs: 2000 });
+      const conversationId = randomUUID();
+      // Message 1 creates the conversation's seq (see the known gap in bus/redis.ts).
+      await all[0]!.bus.publish(message(conversationId, 1, users));
+      const rest = Array.from({ length: 49 }, (_, i) => i + 2).sort(() => Math.random() - 0.5);
+      await Promise.all(
+        rest.map(async (id, i) => {
+          await sleep(Math.random() * 20);
+          await all[i % 3]!.bus.publish(message(conversationId, id, users));
+        }),
+      );
+      await until(() => all.every((n) => ids(n.events, conversationId).length === 50), 5000, '50 messages per node');
+      const chain = Array.from({ length: 50 }, (_, i) => i + 1);
+      for (const n of all) expect(ids(n.events, conversationId)).toEqual(chain);
+    });
+
+    it('releases a parked message after orderWaitMs when its predecessor never comes, and still delivers a late one', async () => {
+      const { nodes: [a, b, c], users } = await start({ orderWaitMs: 300 });
+      const conversationId = randomUUID();
+      await a.bus.publish(message(conversationId, 1, users));
+      const parkedAt = Date.now();
+      await b.bus.publish(message(conversationId, 3, users)); // 2's publisher "died"
+      await sleep(150);
+      expect(ids(c.events, conversationId)).toEqual([1]);
+      await until(() => [a, b, c].every((n) => ids(n.events, conversationId).length === 2), 2000, 'forced release');
+      expect(Date.now() - parkedAt).toBeGreaterThanOrEqual(280);
+      await c.bus.publish(message(conversationId, 4, users));
+      await a.bus.publish(message(conversationId, 2, users)); // late: published, never lost
+      await until(() => [a, b, c].every((n) => ids(n.events, conversationId).length === 4));
+      for (const n of [a, b, c]) expect(ids(n.events, conversationId)).toEqual([1, 3, 4, 2]);
+    });
+
+    it('hands each NOTIFICATIONS message to every node exactly once', async () => {
+      const { nodes: all } = await start();
+      const raw = JSON.stringify({ users: [u()], content: randomUUID() });
+      const mainApi = await connect();
+      await mainApi.publish(NOTIFICATIONS_CHANNEL, raw);
+      await mainApi.quit();
+      const mine = (n: TestNode) => n.events.filter((e) => e.type === 'notification' && e.raw === raw);
+      await until(() => all.every((n) => mine(n).length === 1));
+      await sleep(100);
+      expect(all.map((n) => mine(n).length)).toEqual([1, 1, 1]);
+    });
+
+    it('logs and drops malformed envelopes, and keeps working', async () => {
+      const log = { info: vi.fn(), warn: vi.fn() };
+      const { nodes: [a], users: [ua] } = await start({ log });
+      const other = await connect();
+      const channel = redisNames(prefix).nodeChannel('a');
+      for (const bad of ['not json', '[]', 'null', '{"type":"deliver"}', '{"type":"message","userIds":[1]}', '{"type":"nope"}']) {
+        await other.publish(channel, bad);
+      }
+      await other.quit();
+      await a.bus.publish(deliver([ua]));
+      await until(() => a.events.length === 1);
+      expect(a.events[0]?.type).toBe('deliver');
+      expect(log.warn.mock.calls.filter(([, msg]) => msg === 'bus: dropped a malformed envelope')).toHaveLength(6);
+    });
+  });
+});

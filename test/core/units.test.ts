@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { Hub, type Peer } from '../../src/core/hub.js';
+import { MembersCache } from '../../src/core/members.js';
+import { SerialQueue } from '../../src/core/serial.js';
+import { RateLimiter } from '../../src/transport/rate-limiter.js';
+
+function peer(id: string, inbox: string[]): Peer {
+  return { id, send: (text) => inbox.push(`${id}:${text}`) };
+}
+
+describe('Hub', () => {
+  it('counts first and last connections per user and delivers to every device', () => {
+    const hub = new Hub();
+    const inbox: string[] = [];
+    const phone = peer('1', inbox);
+    const laptop = peer('2', inbox);
+    expect(hub.attach('u', phone)).toBe(true);
+    expect(hub.attach('u', laptop)).toBe(false);
+    expect(hub.deliver(['u', 'nobody'], 'x', 'MESSAGE_SENT', { peerId: '2', text: 'mine' })).toBe(2);
+    expect(inbox).toEqual(['1:x', '2:mine']);
+    expect(hub.detach('u', phone)).toBe(false);
+    expect(hub.detach('u', phone)).toBe(false);
+    expect(hub.detach('u', laptop)).toBe(true);
+    expect(hub.holds('u')).toBe(false);
+    expect(hub.userCount).toBe(0);
+  });
+});
+
+describe('SerialQueue', () => {
+  it('runs tasks of one key in turn, keys in parallel, and survives a failed task', async () => {
+    const q = new SerialQueue();
+    const log: string[] = [];
+    const task = (name: string, ms: number, fail = false) => () =>
+      new Promise<void>((resolve, reject) =>
+        setTimeout(() => {
+          log.push(name);
+          if (fail) reject(new Error(name));
+          else resolve();
+        }, ms),
+      );
+    const a1 = q.run('a', task('a1', 30, true));
+    const a2 = q.run('a', task('a2', 1));
+    const b1 = q.run('b', task('b1', 5));
+    await expect(a1).rejects.toThrow('a1');
+    await Promise.all([a2, b1]);
+    expect(log).toEqual(['b1', 'a1', 'a2']);
+    await q.idle();
+  });
+});
+
+describe('MembersCache', () => {
+  it('caches member lists, re-reads for an absent author, expires and invalidates', async () => {
+    let now = 0;
+    const db = new Map<string, string[]>([['c1', ['1', '2']]]);
+    let reads = 0;
+    const store = {
+      members: async (id: string) => {
+        reads++;
+        return db.get(id) ?? [];
+      },
+    };
+    const cache = new MembersCache({ store, maxEntries: 2, ttlMs: 1000, now: () => now });
+    expect(await cache.get('c1')).toEqual(['1', '2']);
+    expect(await cache.get('c1')).toEqual(['1', '2']);
+    expect(reads).toBe(1);
+    db.set('c1', ['1', '2', '3']);
+    expect(await cache.ofMember('c1', '3')).toEqual(['1', '2', '3']);
+    expect(reads).toBe(2);
+    expect(await cache.ofMember('c1', '9')).toBeNull();
+    // Unknown conversations are never cached: the id may be created later.
+    expect(await cache.get('c404')).toEqual([]);
+    db.set('c404', ['5']);
+    expect(await cache.get('c404')).toEqual(['5']);
+    now = 2000;
+    db.set('c1', ['1']);
+    expect(await cache.get('c1')).toEqual(['1']);
+    cache.invalidate('c1');
+    db.set('c1', ['1', '4']);
+    expect(await cache.get('c1')).toEqual(['1', '4']);
+    await cache.get('c404');
+    db.set('c5', ['7']);
+    await cache.get('c5');
+    expect(cache.size).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows a burst, refills over time and counts strikes in a row', () => {
+    let now = 0;
+    const limiter = new RateLimiter(10, 3, () => now);
+    expect([limiter.take(), limiter.take(), limiter.take()]).toEqual([true, true, true]);
+    expect(limiter.take()).toBe(false);
+    expect(limiter.take()).toBe(false);
+    expect(limiter.strikes).toBe(2);
+    now += 100;
+    expect(limiter.take()).toBe(true);
+    expect(limiter.strikes).toBe(0);
+  });
+});

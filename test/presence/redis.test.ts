@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { redisNames } from '../../src/bus/names.js';
+import { redisOptions } from '../../src/bus/redis.js';
+import { RedisPresence, type RedisPresenceOptions } from '../../src/presence/redis.js';
+import { presenceContract } from '../contracts/presence.js';
+import { until } from '../contracts/bus.js';
+import { needs, REDIS_TEST_URL } from '../support/services.js';
+
+async function connect(): Promise<Redis> {
+  const redis = new Redis(REDIS_TEST_URL, { ...redisOptions, retryStrategy: () => 50 });
+  redis.on('error', () => {});
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  return redis;
+}
+
+/** Deletes every key under the prefix (the Redis is shared: never FLUSHALL). */
+async function dropPrefix(prefix: string): Promise<void> {
+  const redis = await connect();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+}
+
+const u = () => `u-${randomUUID()}`;
+
+describe.runIf(await needs('redis'))('RedisPresence', () => {
+  presenceContract('RedisPresence', async () => {
+    const prefix = `test:presence:${randomUUID()}`;
+    const redis = await connect();
+    const presence = new RedisPresence({ redis, nodeId: 'n1', prefix });
+    await presence.start();
+    return {
+      presence,
+      close: async () => {
+        await presence.close();
+        await redis.quit();
+        await dropPrefix(prefix);
+      },
+    };
+  });
+
+  describe('several nodes', () => {
+    const prefix = `test:presence:${randomUUID()}`;
+    const opened: { presence: RedisPresence; redis: Redis }[] = [];
+    const node = async (nodeId: string, options: Partial<RedisPresenceOptions> = {}) => {
+      const redis = await connect();
+      const presence = new RedisPresence({ redis, nodeId, prefix, ...options });
+      await presence.start();
+      opened.push({ presence, redis });
+      return { presence, redis };
+    };
+    afterEach(async () => {
+      for (const { presence, redis } of opened.splice(0)) {
+        await presence.close();
+        redis.disconnect();
+      }
+      await dropPrefix(prefix);
+    });
+
+    it('counts a user online while any node holds them', async () => {
+      const a = (await node('a')).presence;
+      const b = (await node('b')).presence;
+      const user = u();
+      expect(await a.add(user)).toBe(true);
+      expect(await b.add(user)).toBe(false);
+      expect(await b.online([user, u()])).toEqual(new Set([user]));
+      expect(await a.remove(user)).toBe(false);
+      expect(await a.online([user])).toEqual(new Set([user]));
+      expect(await b.remove(user)).toBe(true);
+      expect(await a.online([user])).toEqual(new Set());
+    });
+
+    it('takes a graceful node\'s users offline at once on close', async () => {
+      const a = (await node('a')).presence;
+      const b = (await node('b')).presence;
+      const user = u();
+      await a.add(user);
+      await a.close();
+      expect(await b.online([user])).toEqual(new Set());
+      expect(await b.add(user)).toBe(true);
+    });
+
+    it('issue: a node killed with kill -9 has its users reported lost once, within lease + heartbeat', async () => {
+      const short = { leaseTtlMs: 400, heartbeatMs: 100 };
+      const a = await node('a', short);
+      const b = await node('b', short);
+      const c = await node('c', short);
+      const lost: string[][] = [];
+      b.presence.onLost((ids) => lost.push(ids));
+      c.presence.onLost((ids) => lost.push(ids));
+      const [u1, u2, u3] = [u(), u(), u()];
+      await a.presence.add(u1);
+      await a.presence.add(u2);
+      await b.presence.add(u2);
+      await c.presence.add(u3);
+      // kill -9: the connection drops, nothing is cleaned up, the heartbeat can no longer refresh.
+      a.redis.disconnect(false);
+      const killedAt = Date.now();
+      await until(() => lost.length > 0, 2000, 'onLost');
+      const elapsedMs = Date.now() - killedAt;
+      expect(elapsedMs).toBeLessThanOrEqual(400 + 100 + 150);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(lost).toEqual([[u1]]);
+      expect(await b.presence.online([u1, u2, u3])).toEqual(new Set([u2, u3]));
+    });
+
+    it('re-registers its users when Redis lost its keys', async () => {
+      const a = await node('a', { leaseTtlMs: 1000, heartbeatMs: 50 });
+      const b = await node('b');
+      const user = u();
+      await a.presence.add(user);
+      const names = redisNames(prefix);
+      await b.redis.del(names.alive('a'), names.nodeUsers('a'), names.userNodes(user), names.nodes);
+      expect(await b.presence.online([user])).toEqual(new Set());
+      const deadline = Date.now() + 2000;
+      while ((await b.presence.online([user])).size === 0) {
+        if (Date.now() > deadline) throw new Error('not re-registered');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await b.redis.sismember(names.nodes, 'a')).toBe(1);
+    });
+  });
+});
