@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import { createVerifier } from './auth/jwt.js';
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory.js';
-import { RedisBus } from './bus/redis.js';
+import { RedisBus, redisOptions } from './bus/redis.js';
 import type { Config } from './config.js';
 import { Chat } from './core/chat.js';
 import { Directory } from './core/directory.js';
@@ -27,6 +27,9 @@ import { PgliteDb } from './store/db-pglite.js';
 import type { Db } from './store/store.js';
 import { SqlStore } from './store/sql-store.js';
 import { Gateway } from './transport/gateway.js';
+
+/** How long start-up waits for Redis to confirm subscriptions before serving without it. */
+const REDIS_START_WAIT_MS = 3000;
 
 export interface Node {
   app: FastifyInstance;
@@ -72,13 +75,17 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       presence = new MemoryPresence();
     } else {
       // Commands fail fast while Redis is away instead of queueing (the bus and presence fall back locally).
-      redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+      redis = new Redis(config.redisUrl, { ...redisOptions, lazyConnect: true });
       redis.on('error', (err) => log.debug({ err }, 'redis error'));
       await redis.connect().catch((err: unknown) => log.warn({ err }, 'redis is not reachable yet; serving locally until it is'));
       const redisPresence = new RedisPresence({ redis, nodeId: config.nodeId, log });
       await redisPresence.start();
       presence = redisPresence;
-      bus = new RedisBus({ pub: redis, nodeId: config.nodeId, log });
+      const redisBus = new RedisBus({ pub: redis, nodeId: config.nodeId, log });
+      // Subscribed before listening, so no client misses an event addressed to this node; but a
+      // node whose Redis is down still starts and serves locally (the subscription follows later).
+      await Promise.race([redisBus.start(), new Promise((resolve) => setTimeout(resolve, REDIS_START_WAIT_MS).unref())]);
+      bus = redisBus;
     }
     const redisClient = redis;
     closers.push(async () => {

@@ -122,10 +122,7 @@ export class RedisBus implements Bus {
   #down = false;
   #closed = false;
 
-  readonly #onPubReady = () => {
-    if (this.#down) this.#log.info({ nodeId: this.#nodeId }, 'bus: redis is back');
-    this.#down = false;
-  };
+  readonly #onPubReady = () => this.#recovered();
   readonly #onPubError = (err: Error) => this.#fault(err);
 
   constructor(options: RedisBusOptions) {
@@ -164,22 +161,8 @@ export class RedisBus implements Bus {
   async publish(event: Publishable): Promise<void> {
     if (this.#closed) return;
     try {
-      if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
-      // Encoded once; the frame inside stays the text the core encoded (style §7).
-      const envelope = JSON.stringify({ node: this.#nodeId, ...event } satisfies Envelope);
-      if (event.type === 'invalidate') {
-        await this.#pub.publish(this.#names.broadcastChannel, envelope);
-        return;
-      }
-      const channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
-      if (event.type === 'deliver') {
-        if (channels.length === 0) return;
-        const batch = this.#pub.pipeline();
-        for (const channel of channels) batch.publish(channel, envelope);
-        await batch.exec();
-        return;
-      }
-      await this.#gate(event, envelope, channels);
+      await this.#route(event);
+      this.#recovered();
     } catch (err) {
       this.#fault(err);
       this.#deliver(event);
@@ -211,6 +194,24 @@ export class RedisBus implements Bus {
     this.#pub.off('ready', this.#onPubReady);
     this.#pub.off('error', this.#onPubError);
     await this.#sub.quit().catch(() => this.#sub.disconnect());
+  }
+
+  async #route(event: Publishable): Promise<void> {
+    if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
+    // Encoded once; the frame inside stays the text the core encoded (style §7).
+    const envelope = JSON.stringify({ node: this.#nodeId, ...event } satisfies Envelope);
+    if (event.type === 'invalidate') {
+      await this.#pub.publish(this.#names.broadcastChannel, envelope);
+      return;
+    }
+    const channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
+    if (event.type === 'message') return this.#gate(event, envelope, channels);
+    if (channels.length === 0) return;
+    const batch = this.#pub.pipeline();
+    for (const channel of channels) batch.publish(channel, envelope);
+    const results = await batch.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (failed) throw failed[0];
   }
 
   /** Node channels of the nodes holding any of the users, plus the sender's node. */
@@ -268,7 +269,13 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** Logs once per outage; pub's 'ready' ends it. */
+  /** Ends an outage: pub is 'ready' again, or a publish went through (a timeout need not reconnect). */
+  #recovered(): void {
+    if (this.#down) this.#log.info({ nodeId: this.#nodeId }, 'bus: redis is back');
+    this.#down = false;
+  }
+
+  /** Logs once per outage. */
   #fault(err: unknown): void {
     if (this.#down) return;
     this.#down = true;

@@ -30,6 +30,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // A gateway's HTTP side is mostly probes and scrapes: log errors, not every request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // Fastify's default `coerceTypes: 'array'` would turn `{userIds: "2"}` into `["2"]`; spec §3
+    // wants a 400 for a wrong shape. Scalars are still coerced (query strings, ids sent as numbers).
+    ajv: { customOptions: { coerceTypes: true } },
   });
   installErrorHandling(app, app.log, deps.metrics);
   massengerRoutes(app, deps);

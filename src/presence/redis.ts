@@ -206,6 +206,9 @@ export class RedisPresence implements Presence {
         // Redis restarted, or this node stalled past its lease and a survivor may have reaped it.
         this.#log.warn({ nodeId: this.#nodeId }, 'presence lease had lapsed: re-registering');
         await this.#register('lease lapsed');
+      } else if (this.#down) {
+        // Commands failed (e.g. timed out) without a reconnect, so no 'ready' will come: reconcile now.
+        await this.#register('commands work again');
       }
       for (const deadId of dead) await this.#reap(deadId);
     } catch (err) {
@@ -234,7 +237,7 @@ export class RedisPresence implements Presence {
     }
   }
 
-  /** Logs once per outage; 'ready' (through #register) ends the outage. */
+  /** Logs once per outage; a successful #register ends it. */
   #fault(err: unknown): void {
     if (this.#down) return;
     this.#down = true;

@@ -1,9 +1,10 @@
 /**
- * The Store over any Db: all of massenger's SQL, one dialect for PostgreSQL and PGlite. Driver
- * errors stop here (style §6): an unreachable database becomes UNAVAILABLE, anything else
- * INTERNAL, and the clientMessageId unique violation becomes the idempotent answer.
+ * The Store over any Db: all of massenger's SQL (migrations aside), one dialect for PostgreSQL and
+ * PGlite. Driver errors stop here (style §6): every operation runs through #run, which maps them
+ * with translate(); the clientMessageId unique violation becomes the idempotent answer instead.
  */
 import { AppError } from '../errors.js';
+import { isUniqueViolation, translate } from './db-errors.js';
 import { migrate } from './migrate.js';
 import type { AppendMessageInput, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
 
@@ -28,13 +29,15 @@ function conversationsSql(condition: string): string {
       SELECT c.id, c.created_at, c.last_message_id, coalesce(c.last_activity_at, c.created_at) AS activity_at,
         c.last_message_id IS NOT NULL AND (uc.seen_message_id IS NULL OR uc.seen_message_id < c.last_message_id) AS unread
       FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
-      WHERE uc.user_id = $1 ${condition}
+      WHERE uc.user_id = $1::bigint ${condition}
       ORDER BY activity_at DESC, c.id DESC LIMIT $2
     ) p
     LEFT JOIN messages m ON m.id = p.last_message_id
     ORDER BY p.activity_at DESC, p.id DESC`;
 }
 
+// Every id parameter below is cast to bigint: a main-API schema may use int4 columns, and an
+// uncast parameter would take the column's type and overflow on MAX_BIGINT or a large id.
 const MAX_BIGINT = 9223372036854775807n;
 
 export class SqlStore implements Store {
@@ -54,7 +57,7 @@ export class SqlStore implements Store {
     return this.#run('members', async () => {
       if (!isId(conversationId)) return [];
       const { rows } = await this.#db.query<Record_>(
-        'SELECT user_id FROM users_conversations WHERE conversation_id = $1 ORDER BY user_id',
+        'SELECT user_id FROM users_conversations WHERE conversation_id = $1::bigint ORDER BY user_id',
         [conversationId],
       );
       return rows.map((r) => String(r.user_id));
@@ -82,7 +85,7 @@ export class SqlStore implements Store {
       if (!isId(conversationId)) return { messages: [], hasMore: false };
       // Newest first through messages(conversation_id, id), one extra row to learn hasMore.
       const { rows } = await this.#db.query<Record_>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1::bigint AND m.id < $2::bigint ORDER BY m.id DESC LIMIT $3`,
         [conversationId, opts.before ?? MAX_BIGINT.toString(), opts.limit + 1],
       );
       const hasMore = rows.length > opts.limit;
@@ -94,7 +97,7 @@ export class SqlStore implements Store {
     return this.#run('messages_between', async () => {
       if (!isId(conversationId)) return [];
       const { rows } = await this.#db.query<Record_>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.id > $2 AND m.id < $3 ORDER BY m.id`,
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1::bigint AND m.id > $2::bigint AND m.id < $3::bigint ORDER BY m.id`,
         [conversationId, afterId, beforeId],
       );
       return rows.map((r) => toMessage(r));
@@ -109,9 +112,9 @@ export class SqlStore implements Store {
         `SELECT m.* FROM users_conversations uc
          CROSS JOIN LATERAL (
            SELECT ${MESSAGE_COLUMNS} FROM messages m
-           WHERE m.conversation_id = uc.conversation_id AND m.id > $2 ORDER BY m.id LIMIT $3
+           WHERE m.conversation_id = uc.conversation_id AND m.id > $2::bigint ORDER BY m.id LIMIT $3
          ) m
-         WHERE uc.user_id = $1
+         WHERE uc.user_id = $1::bigint
          ORDER BY m.id LIMIT $3`,
         [userId, afterId, limit],
       );
@@ -126,10 +129,10 @@ export class SqlStore implements Store {
       if (opts.before !== undefined && 'conversationId' in opts.before) {
         // Keyset on (activity, id) so conversations with the same activity time are neither skipped nor repeated.
         condition = `AND (coalesce(c.last_activity_at, c.created_at), c.id) <
-          (SELECT coalesce(b.last_activity_at, b.created_at), b.id FROM conversations b WHERE b.id = $3)`;
+          (SELECT coalesce(b.last_activity_at, b.created_at), b.id FROM conversations b WHERE b.id = $3::bigint)`;
         values.push(opts.before.conversationId);
       } else if (opts.before !== undefined) {
-        condition = 'AND coalesce(c.last_activity_at, c.created_at) < $3';
+        condition = 'AND coalesce(c.last_activity_at, c.created_at) < $3::timestamptz';
         values.push(opts.before.time);
       }
       const { rows } = await this.#db.query<Record_>(conversationsSql(condition), values);
@@ -140,7 +143,7 @@ export class SqlStore implements Store {
   conversation(userId: string, conversationId: string): Promise<ConversationRow | null> {
     return this.#run('conversation', async () => {
       if (!isId(conversationId)) return null;
-      const { rows } = await this.#db.query<Record_>(conversationsSql('AND c.id = $3'), [userId, 1, conversationId]);
+      const { rows } = await this.#db.query<Record_>(conversationsSql('AND c.id = $3::bigint'), [userId, 1, conversationId]);
       return (await this.#withMembers(rows))[0] ?? null;
     });
   }
@@ -153,7 +156,7 @@ export class SqlStore implements Store {
         `UPDATE users_conversations uc
          SET seen = true, seen_message_id = GREATEST(uc.seen_message_id, c.last_message_id), seen_at = now()
          FROM conversations c
-         WHERE c.id = uc.conversation_id AND uc.user_id = $1 AND uc.conversation_id = $2
+         WHERE c.id = uc.conversation_id AND uc.user_id = $1::bigint AND uc.conversation_id = $2::bigint
          RETURNING uc.seen_at`,
         [userId, conversationId],
       );
@@ -166,11 +169,11 @@ export class SqlStore implements Store {
       // The main API may store a pair in either direction, or both: read both and keep one per friend.
       const { rows } = await this.#db.query<Record_>(
         `SELECT DISTINCT ON (friend_id) friend_id, private_conversation_id FROM (
-           SELECT user2_id AS friend_id, private_conversation_id FROM friendship WHERE user1_id = $1
+           SELECT user2_id AS friend_id, private_conversation_id FROM friendship WHERE user1_id = $1::bigint
            UNION ALL
-           SELECT user1_id, private_conversation_id FROM friendship WHERE user2_id = $1
+           SELECT user1_id, private_conversation_id FROM friendship WHERE user2_id = $1::bigint
          ) f
-         WHERE friend_id <> $1
+         WHERE friend_id <> $1::bigint
          ORDER BY friend_id, private_conversation_id NULLS LAST`,
         [userId],
       );
@@ -193,7 +196,7 @@ export class SqlStore implements Store {
         const { rows } = await tx.query<Record_>('INSERT INTO conversations (created_at) VALUES (now()) RETURNING id');
         const id = String(rows[0]?.id);
         await tx.query(
-          'INSERT INTO users_conversations (user_id, conversation_id, seen) SELECT unnest($1::bigint[]), $2, false',
+          'INSERT INTO users_conversations (user_id, conversation_id, seen) SELECT unnest($1::bigint[]), $2::bigint, false',
           [ids, id],
         );
         return id;
@@ -203,7 +206,7 @@ export class SqlStore implements Store {
 
   setLastVisit(userId: string, at: Date): Promise<void> {
     return this.#run('set_last_visit', async () => {
-      await this.#db.query('UPDATE users SET last_visit = $2 WHERE id = $1', [userId, at]);
+      await this.#db.query('UPDATE users SET last_visit = $2::timestamptz WHERE id = $1::bigint', [userId, at]);
     });
   }
 
@@ -229,15 +232,13 @@ export class SqlStore implements Store {
     const members = new Map<string, UserRow[]>();
     for (const r of memberRows) {
       const key = String(r.conversation_id);
-      const user: UserRow = {
+      if (!members.has(key)) members.set(key, []);
+      members.get(key)?.push({
         id: String(r.id),
         username: r.username as string,
         profilePicture: (r.profile_picture as string | null) ?? null,
         lastVisit: (r.last_visit as Date | null) ?? null,
-      };
-      const list = members.get(key);
-      if (list === undefined) members.set(key, [user]);
-      else list.push(user);
+      });
     }
     return rows.map((r) => ({
       id: String(r.id),
@@ -267,8 +268,8 @@ async function append(tx: Queryable, input: AppendMessageInput): Promise<{ messa
   // committed one, and last_message_id read through it is the exact predecessor (prev_id).
   const { rows } = await tx.query<Record_>(
     `SELECT c.last_message_id,
-       EXISTS (SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = c.id AND uc.user_id = $2) AS member
-     FROM conversations c WHERE c.id = $1 FOR UPDATE`,
+       EXISTS (SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = c.id AND uc.user_id = $2::bigint) AS member
+     FROM conversations c WHERE c.id = $1::bigint FOR UPDATE`,
     [input.conversationId, input.authorId],
   );
   const conversation = rows[0];
@@ -306,7 +307,7 @@ async function append(tx: Queryable, input: AppendMessageInput): Promise<{ messa
 
 async function byClientMessageId(db: Queryable, authorId: string, clientMessageId: string): Promise<MessageRow | null> {
   const { rows } = await db.query<Record_>(
-    `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.author_id = $1 AND m.client_message_id = $2`,
+    `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.author_id = $1::bigint AND m.client_message_id = $2::text`,
     [authorId, clientMessageId],
   );
   return rows[0] === undefined ? null : toMessage(rows[0]);
@@ -344,36 +345,4 @@ function isId(id: string): boolean {
 
 function notFound(): AppError {
   return new AppError('NOT_FOUND', 'conversation not found');
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === '23505';
-}
-
-/** Node socket errors that mean the server cannot be reached. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-/** pg and PGlite report a lost or closed connection only in the message. */
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client was closed|Client has encountered a connection error|PGlite is closed/i;
-
-function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err instanceof AggregateError && err.errors.some(isUnavailable)) return true; // one per address tried
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (NETWORK_CODES.has(code)) return true;
-    // SQLSTATE 08: connection exception; 53: out of resources (too many connections);
-    // 57P01-57P03: terminated, crashed, starting up; 57014: statement_timeout (rolled back).
-    if (/^(08|53|57P0)/.test(code) || code === '57014') return true;
-  }
-  return UNAVAILABLE_MESSAGES.test(err.message);
-}
-
-function translate(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  // PostgreSQL text cannot hold U+0000 (22021) or characters the encoding lacks (22P05): the
-  // sender's content is the problem, not the database.
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === '22021' || code === '22P05') return new AppError('INVALID_DATA', 'text cannot be stored', { cause: err });
-  if (isUnavailable(err)) return new AppError('UNAVAILABLE', 'database unavailable', { cause: err });
-  return new AppError('INTERNAL', 'database error', { cause: err });
 }

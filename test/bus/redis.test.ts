@@ -167,3 +167,95 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
     });
   });
 });
+
+/** A Redis server this suite owns, so it can stop and restart it. */
+class OwnRedis {
+  #child: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.#child = spawn('redis-server', ['--port', String(this.port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
+      stdio: 'ignore',
+    });
+    const probe = new Redis(this.url, { retryStrategy: () => 20, maxRetriesPerRequest: null });
+    probe.on('error', () => {});
+    await probe.ping();
+    probe.disconnect();
+  }
+  async stop(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (!child || child.exitCode !== null) return;
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  return port;
+}
+
+describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is down', () => {
+  let server: OwnRedis;
+  let nodes: TestNode[] = [];
+  beforeAll(async () => {
+    server = new OwnRedis(await freePort());
+    await server.start();
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    await server.stop();
+  });
+
+  it('answers locally without rejecting, then re-registers and routes again after a restart', async () => {
+    const prefix = 'test:outage';
+    const [a, b] = (nodes = await Promise.all(['a', 'b'].map((id) => startNode(prefix, id, { url: server.url })))) as [TestNode, TestNode];
+    const [ua, ua2, ub] = [u(), u(), u()];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    await a.bus.publish(deliver([ub]));
+    await until(() => b.events.length === 1);
+
+    await server.stop();
+    await until(() => a.redis.status !== 'ready' && b.redis.status !== 'ready', 3000, 'clients to notice');
+    expect(await a.presence.add(ua2)).toBe(true);
+    expect(await a.presence.remove(ua)).toBe(true);
+    expect(await a.presence.online([ua, ua2, ub])).toEqual(new Set([ua2]));
+    await expect(a.bus.ping()).rejects.toThrow();
+    const local = deliver([ua2]);
+    await expect(a.bus.publish(local)).resolves.toBeUndefined();
+    const stored = message(randomUUID(), 1, [ua2]);
+    await expect(a.bus.publish(stored)).resolves.toBeUndefined();
+    expect(a.events.slice(-2)).toEqual([local, stored]);
+
+    // A fresh server: Redis lost everything, the nodes put back what they hold.
+    await server.start();
+    const names = redisNames(prefix);
+    const probe = await connect(server.url);
+    await until(() => a.redis.status === 'ready' && b.redis.status === 'ready', 5000, 'reconnect');
+    const subscribed = async () => {
+      const counts = (await probe.pubsub('NUMSUB', names.nodeChannel('a'), names.nodeChannel('b'))) as (string | number)[];
+      return Number(counts[1]) === 1 && Number(counts[3]) === 1;
+    };
+    const deadline = Date.now() + 5000;
+    while (!(await subscribed()) || (await b.presence.online([ua2])).size === 0) {
+      if (Date.now() > deadline) throw new Error('not re-registered');
+      await sleep(20);
+    }
+    await probe.quit();
+    await a.bus.ping();
+    expect(await b.presence.online([ua, ua2, ub])).toEqual(new Set([ua2, ub]));
+    expect(await b.presence.add(ua2)).toBe(false);
+    const before = [a.events.length, b.events.length];
+    await b.bus.publish(deliver([ua2]));
+    await a.bus.publish(deliver([ub]));
+    await until(() => a.events.length === before[0]! + 1 && b.events.length === before[1]! + 1, 3000, 'routing after restart');
+  });
+});

@@ -40,6 +40,38 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
     }
   });
 
+  it('adopts an existing main-API schema without dropping anything, backfilling from its messages', async () => {
+    const database = await freshDatabase();
+    const db = new PgDb({ connectionString: database.url });
+    try {
+      // int4 ids, extra columns, no massenger columns: what the main API may have created.
+      for (const statement of [
+        'CREATE TABLE users (id serial PRIMARY KEY, username varchar(255) NOT NULL, email text, profile_picture text, last_visit timestamptz)',
+        'CREATE TABLE conversations (id serial PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())',
+        'CREATE TABLE users_conversations (user_id int REFERENCES users, conversation_id int REFERENCES conversations, seen boolean DEFAULT false, PRIMARY KEY (user_id, conversation_id))',
+        'CREATE TABLE friendship (user1_id int, user2_id int, private_conversation_id int, created_at timestamptz DEFAULT now())',
+        'CREATE TABLE messages (id serial PRIMARY KEY, conversation_id int, author_id int, content text, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now())',
+        "INSERT INTO users (username, email) VALUES ('ann', 'ann@x.test'), ('ben', 'ben@x.test')",
+        'INSERT INTO conversations DEFAULT VALUES',
+        'INSERT INTO users_conversations VALUES (1, 1, true), (2, 1, false)',
+        'INSERT INTO friendship (user1_id, user2_id, private_conversation_id) VALUES (1, 2, 1)',
+        "INSERT INTO messages (conversation_id, author_id, content) VALUES (1, 1, 'a'), (1, 2, 'b'), (1, 1, 'c')",
+      ]) await db.query(statement);
+      const store = new SqlStore(db);
+      await store.migrate();
+      expect((await store.messages('1', { limit: 10 })).messages.map((m) => [m.id, m.prevId])).toEqual([['1', null], ['2', '1'], ['3', '2']]);
+      expect(await store.conversation('1', '1')).toMatchObject({ unread: false, lastMessage: { id: '3', content: 'c' } });
+      expect(await store.conversation('2', '1')).toMatchObject({ unread: true });
+      expect(await store.friends('2')).toEqual([{ userId: '1', conversationId: '1' }]);
+      const { message } = await store.appendMessage({ conversationId: '1', authorId: '2', content: 'd', clientMessageId: 'k' });
+      expect(message).toMatchObject({ id: '4', prevId: '3', authorId: '2' });
+      expect((await db.query('SELECT email FROM users ORDER BY id')).rows).toEqual([{ email: 'ann@x.test' }, { email: 'ben@x.test' }]);
+    } finally {
+      await db.close();
+      await database.drop();
+    }
+  });
+
   it('answers UNAVAILABLE quickly when nothing listens', async () => {
     const store = new SqlStore(new PgDb({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMs: 500 }));
     const started = Date.now();

@@ -20,7 +20,7 @@ export async function createGroup(db: Queryable, memberIds: string[]): Promise<s
   const { rows } = await db.query<{ id: string }>('INSERT INTO conversations (created_at) VALUES (now()) RETURNING id');
   const id = String(rows[0]?.id);
   await db.query(
-    'INSERT INTO users_conversations (user_id, conversation_id, seen) SELECT unnest($1::bigint[]), $2, false',
+    'INSERT INTO users_conversations (user_id, conversation_id, seen) SELECT unnest($1::bigint[]), $2::bigint, false',
     [memberIds, id],
   );
   return id;

@@ -1,0 +1,135 @@
+/**
+ * Small helpers shared by the gateway suites: unique fixtures, deadlines and the few assertions
+ * every suite repeats (a connection still answers PING; a connection was closed with a code).
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
+import { TestClient, type Frame } from '../support/client.js';
+import { createUser } from '../support/fixtures.js';
+import type { TestNode } from '../support/node.js';
+
+/** A username no other test (or run) uses, so tests can share one node and one database. */
+export function uniqueName(prefix = 'u'): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates `n` fresh users; returns their ids. */
+export async function freshUsers(t: Pick<TestNode, 'db'>, n: number, prefix = 'u'): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await createUser(t.db, uniqueName(`${prefix}${i}`)));
+  return ids;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await sleep(10);
+  }
+}
+
+/** The close code and reason the client saw, or a failure when it stays open past `timeoutMs`. */
+export async function closedWithin(client: TestClient, timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`connection still open after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([client.closed, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Asserts that the connection is open and served: PING answered by PONG with the requestId. */
+export async function expectAlive(client: TestClient): Promise<void> {
+  const reply = await client.request('PING', {}, 'PONG');
+  expect(reply.method).toBe('PONG');
+}
+
+/** Asserts that nothing matching arrives within `ms` (used only for "must not be delivered" rules). */
+export async function expectNone(client: TestClient, method: string, match: (f: Frame) => boolean = () => true, ms = 300): Promise<void> {
+  await sleep(ms);
+  expect(client.frames.filter((f) => f.method === method && match(f))).toEqual([]);
+}
+
+/** Every frame of `method` received so far whose data matches. */
+export function received(client: TestClient, method: string, match: (data: Record<string, any>) => boolean = () => true): Frame[] {
+  return client.frames.filter((f) => f.method === method && match(f.data));
+}
+
+/**
+ * The first frame received so far (or arriving within `timeoutMs`) of `method` whose data matches.
+ * Unlike TestClient.next it ignores what was taken before, so the order of calls does not matter.
+ */
+export async function waitFor(
+  client: TestClient,
+  method: string,
+  match: (data: Record<string, any>) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<Frame> {
+  await waitUntil(() => received(client, method, match).length > 0, () => `a ${method} frame (got ${client.frames.map((f) => f.method).join(',')})`, timeoutMs);
+  return received(client, method, match)[0]!;
+}
+
+/** Waits until `count` frames of `method` matching have arrived; returns all of them. */
+export async function receivedAtLeast(
+  client: TestClient,
+  method: string,
+  count: number,
+  match: (data: Record<string, any>) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<Frame[]> {
+  await waitUntil(() => received(client, method, match).length >= count, `${count} ${method} frames`, timeoutMs);
+  return received(client, method, match);
+}
+
+/**
+ * The clients a suite opened, so `afterEach` can close them all (TestNode only closes its own
+ * at node shutdown). Clients are opened against the node `node()` returns at call time.
+ */
+export class Clients {
+  readonly #node: () => TestNode;
+  #open: TestClient[] = [];
+
+  constructor(node: () => TestNode) {
+    this.#node = node;
+  }
+
+  /** An unauthenticated client on `path` of the node. */
+  async open(path = '/'): Promise<TestClient> {
+    const url = new URL(this.#node().ws);
+    url.pathname = path;
+    const client = new TestClient(url.toString());
+    this.#open.push(client);
+    await client.opened;
+    return client;
+  }
+
+  /** A client signed in as `userId`; resolves with it and its INIT data. */
+  async signIn(userId: string, extra: Record<string, unknown> = {}): Promise<{ client: TestClient; init: Record<string, any> }> {
+    const client = await this.open();
+    client.send('AUTHENTICATE', { token: await this.#node().token(userId), ...extra });
+    // Not a race of two next() calls: the losing waiter would swallow a later ERROR.
+    await waitUntil(() => client.frames.length > 0, 'INIT');
+    const first = client.frames[0]!;
+    if (first.method !== 'INIT') throw new Error(`sign-in failed: ${JSON.stringify(first)}`);
+    return { client, init: first.data };
+  }
+
+  /** Signs in and returns the client alone. */
+  async online(userId: string): Promise<TestClient> {
+    return (await this.signIn(userId)).client;
+  }
+
+  /** Closes every client opened since the last call and waits (bounded) for the close handshakes. */
+  async closeAll(): Promise<void> {
+    const open = this.#open;
+    this.#open = [];
+    for (const c of open) c.close();
+    await Promise.all(open.map((c) => Promise.race([c.closed, sleep(2000)])));
+  }
+}

@@ -1,0 +1,303 @@
+/** GET /massenger and GET /massenger/:conversationId (spec §3) on a real node, on each backend. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, type TestClient } from '../support/client.js';
+import { createGroup, createUser } from '../support/fixtures.js';
+import type { TestNode } from '../support/node.js';
+import { auth, backends, envelope, failure, name, success } from './support.js';
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+for (const backend of backends) {
+  describe(`GET /massenger (${backend.name})`, () => {
+    let t: TestNode;
+    const clients: TestClient[] = [];
+    beforeAll(async () => {
+      t = await backend.start();
+    });
+    afterAll(async () => {
+      for (const c of clients) c.close();
+      await t?.close();
+    });
+
+    const get = async (callerId: string, url: string) => t.node.app.inject({ method: 'GET', url, headers: await auth(t, callerId) });
+    const list = async (callerId: string, query = ''): Promise<any[]> => success(await get(callerId, `/massenger${query}`)).conversations;
+    const ids = (conversations: any[]) => conversations.map((c) => c.id);
+
+    async function signIn(userId: string): Promise<TestClient> {
+      const { client } = await t.signIn(userId);
+      clients.push(client);
+      return client;
+    }
+
+    async function start(callerId: string, userIds: string[]): Promise<string> {
+      const res = await t.node.app.inject({
+        method: 'POST',
+        url: '/massenger/startConversation',
+        headers: await auth(t, callerId),
+        payload: { userIds },
+      });
+      return success(res).conversationId;
+    }
+
+    async function send(client: TestClient, conversationId: string, content: string): Promise<any> {
+      const reply = await client.request('SEND_MESSAGE', { conversationId, content }, 'MESSAGE_SENT');
+      expect(reply.method, JSON.stringify(reply.data)).toBe('MESSAGE_SENT');
+      return reply.data.message;
+    }
+
+    /** Gives conversations the same creation time, to exercise ties in the (activity, id) order. */
+    async function sameCreatedAt(conversationIds: string[]): Promise<void> {
+      await t.db.query("UPDATE conversations SET created_at = '2026-01-01T00:00:00Z' WHERE id = ANY($1::bigint[])", [conversationIds]);
+    }
+
+    describe('the list', () => {
+      it('lists only the caller\'s conversations, latest activity first, each a full Conversation', async () => {
+        const alice = await createUser(t.db, name('alice'), 'https://img.example/alice.png');
+        const bob = await createUser(t.db, name('bob'));
+        const carol = await createUser(t.db, name('carol'));
+        const withBob = await start(alice, [bob]);
+        await sleep(10);
+        const withCarol = await start(alice, [carol]);
+        await sleep(10);
+        const group = await start(alice, [bob, carol]);
+        await start(bob, [carol]); // not alice's
+        await sleep(10);
+        const a = await signIn(alice);
+        const last = await send(a, withBob, 'newest activity');
+        await signIn(bob);
+
+        const conversations = await list(alice);
+        expect(ids(conversations)).toEqual([withBob, group, withCarol]);
+
+        const [first, , third] = conversations;
+        const { rows } = await t.db.query<{ username: string; id: string }>('SELECT id, username FROM users WHERE id = ANY($1::bigint[])', [[alice, bob]]);
+        const username = (id: string) => rows.find((r) => String(r.id) === id)?.username;
+        expect({ ...first, users: [...first.users].sort((x: any, y: any) => Number(x.id) - Number(y.id)) }).toEqual({
+          id: withBob,
+          createdAt: expect.stringMatching(ISO),
+          lastActivityAt: last.createdAt,
+          unread: expect.any(Boolean),
+          active: true, // bob is online
+          lastMessage: last,
+          users: [
+            { id: alice, username: username(alice), profilePicture: 'https://img.example/alice.png', lastVisit: null, online: true },
+            { id: bob, username: username(bob), profilePicture: null, lastVisit: null, online: true },
+          ],
+        });
+        expect(Date.parse(first.createdAt)).toBeLessThanOrEqual(Date.parse(first.lastActivityAt));
+        // No message yet: activity is the creation; carol is offline, so inactive and nothing unread.
+        expect(third).toMatchObject({ id: withCarol, lastMessage: null, unread: false, active: false });
+        expect(third.lastActivityAt).toBe(third.createdAt);
+        expect(third.users.map((u: any) => [u.id, u.online]).sort()).toEqual([[alice, true], [carol, false]].sort());
+      });
+
+      it('marks a conversation unread until the member opens it', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        const a = await signIn(alice);
+        await send(a, conversationId, 'hello');
+        expect((await list(bob))[0]).toMatchObject({ id: conversationId, unread: true, active: true });
+        const b = await signIn(bob);
+        b.send('OPEN_CONVERSATION', { conversationId });
+        await b.next('CONVERSATION_SEEN');
+        expect((await list(bob))[0]).toMatchObject({ id: conversationId, unread: false });
+        await send(a, conversationId, 'again');
+        expect((await list(bob))[0]).toMatchObject({ id: conversationId, unread: true });
+      });
+
+      it('shows lastVisit once a member has been online and left', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        const b = await signIn(bob);
+        b.close();
+        await b.closed;
+        let user: any;
+        for (let i = 0; i < 50; i++) {
+          user = (await list(alice))[0].users.find((u: any) => u.id === bob);
+          if (user.lastVisit !== null) break;
+          await sleep(100);
+        }
+        expect(user).toMatchObject({ lastVisit: expect.stringMatching(ISO), online: false });
+        expect((await list(alice))[0]).toMatchObject({ id: conversationId, active: false });
+      });
+
+      it('returns 10 by default and at most limit', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const created: string[] = [];
+        for (let i = 0; i < 12; i++) created.push(await createGroup(t.db, [alice, bob]));
+        await sameCreatedAt(created);
+        const newestFirst = [...created].sort((x, y) => Number(y) - Number(x));
+        expect(ids(await list(alice))).toEqual(newestFirst.slice(0, 10));
+        expect(ids(await list(alice, '?limit=3'))).toEqual(newestFirst.slice(0, 3));
+        expect(ids(await list(alice, '?limit=100'))).toEqual(newestFirst);
+        expect(await list(await createUser(t.db, name('loner')))).toEqual([]);
+      });
+
+      it('pages with before = a conversation id, without gaps or repeats on equal activity', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const tied: string[] = [];
+        for (let i = 0; i < 5; i++) tied.push(await createGroup(t.db, [alice, bob]));
+        await sameCreatedAt(tied);
+        const newest = await start(alice, [bob]);
+        const a = await signIn(alice);
+        await send(a, tied[0]!, 'bump the oldest');
+
+        const seen: string[] = [];
+        let before: string | undefined;
+        for (let page = 0; page < 10; page++) {
+          const batch = await list(alice, `?limit=2${before === undefined ? '' : `&before=${before}`}`);
+          if (batch.length === 0) break;
+          expect(batch.length).toBeLessThanOrEqual(2);
+          seen.push(...ids(batch));
+          before = batch[batch.length - 1].id;
+        }
+        const rest = tied.slice(1).sort((x, y) => Number(y) - Number(x));
+        expect(seen).toEqual([tied[0], newest, ...rest]);
+      });
+
+      it('pages with before = an ISO 8601 time: activity strictly older', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const old = await start(alice, [bob]);
+        await sleep(20);
+        const middle = await start(alice, [bob]);
+        await sleep(20);
+        const recent = await start(alice, [bob]);
+        const all = await list(alice);
+        expect(ids(all)).toEqual([recent, middle, old]);
+        const at = (id: string) => all.find((c) => c.id === id).lastActivityAt as string;
+        expect(ids(await list(alice, `?before=${encodeURIComponent(at(recent))}`))).toEqual([middle, old]);
+        expect(ids(await list(alice, `?before=${encodeURIComponent(at(middle))}&limit=5`))).toEqual([old]);
+        expect(ids(await list(alice, `?before=${encodeURIComponent(at(old))}`))).toEqual([]);
+        expect(ids(await list(alice, '?before=2999-01-01T00:00:00.000Z'))).toEqual([recent, middle, old]);
+      });
+
+      it.each(['?limit=0', '?limit=101', '?limit=abc', '?limit=2.5', '?before=yesterday-ish', '?before='])(
+        'answers 400 for %s',
+        async (query) => {
+          const alice = await createUser(t.db, name('alice'));
+          failure(await get(alice, `/massenger${query}`), 400);
+        },
+      );
+
+      it('answers 401 without a valid token', async () => {
+        const res = await t.node.app.inject({ method: 'GET', url: '/massenger' });
+        failure(res, 401);
+        expect(res.headers['www-authenticate']).toBe('Bearer');
+        failure(await t.node.app.inject({ method: 'GET', url: '/massenger', headers: { authorization: 'Bearer x.y.z' } }), 401);
+      });
+    });
+
+    describe('one conversation', () => {
+      it('answers the Conversation with its messages newest last', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        const a = await signIn(alice);
+        const sent = [];
+        for (const content of ['one', 'two', 'three']) sent.push(await send(a, conversationId, content));
+        const { conversation } = success(await get(bob, `/massenger/${conversationId}`));
+        expect(conversation).toMatchObject({
+          id: conversationId,
+          createdAt: expect.stringMatching(ISO),
+          lastActivityAt: sent[2].createdAt,
+          lastMessage: sent[2],
+          unread: true,
+          active: true,
+          hasMore: false,
+        });
+        expect(conversation.messages).toEqual(sent);
+        expect(conversation.users.map((u: any) => u.id).sort()).toEqual([alice, bob].sort());
+        // The same view as the list gives, plus messages and hasMore.
+        const { messages, hasMore, ...rest } = conversation;
+        expect((await list(bob))[0]).toEqual(rest);
+      });
+
+      it('pages messages with limit and before', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        const a = await signIn(alice);
+        const sent: any[] = [];
+        for (let i = 1; i <= 5; i++) sent.push(await send(a, conversationId, `m${i}`));
+        const page = async (query: string) => success(await get(alice, `/massenger/${conversationId}${query}`)).conversation;
+
+        const newest = await page('?limit=2');
+        expect(newest.messages).toEqual(sent.slice(3));
+        expect(newest.hasMore).toBe(true);
+        const older = await page(`?limit=2&before=${sent[3].id}`);
+        expect(older.messages).toEqual(sent.slice(1, 3));
+        expect(older.hasMore).toBe(true);
+        const oldest = await page(`?before=${sent[1].id}&limit=2`);
+        expect(oldest.messages).toEqual(sent.slice(0, 1));
+        expect(oldest.hasMore).toBe(false);
+        expect((await page('?limit=5')).hasMore).toBe(false);
+        expect((await page('')).messages).toEqual(sent);
+        expect((await page(`?before=${sent[0].id}`)).messages).toEqual([]);
+      });
+
+      it('answers an empty conversation with no messages', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        const { conversation } = success(await get(alice, `/massenger/${conversationId}`));
+        expect(conversation).toMatchObject({ id: conversationId, lastMessage: null, messages: [], hasMore: false, unread: false });
+      });
+
+      it('answers 404 with the same body for a non-member and for an unknown conversation', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const eve = await createUser(t.db, name('eve'));
+        const conversationId = await start(alice, [bob]);
+        const stranger = await get(eve, `/massenger/${conversationId}`);
+        failure(stranger, 404);
+        const unknown = await get(eve, '/massenger/9223372036854775807');
+        failure(unknown, 404);
+        expect(unknown.body).toBe(stranger.body);
+        const nextId = await get(eve, `/massenger/${Number(conversationId) + 100000}`);
+        expect(nextId.statusCode).toBe(404);
+        expect(nextId.body).toBe(stranger.body);
+        // A stranger learns nothing from paging either.
+        const paged = await get(eve, `/massenger/${conversationId}?limit=1`);
+        expect(paged.body).toBe(stranger.body);
+      });
+
+      it.each(['?limit=0', '?limit=101', '?limit=x', '?before=abc', '?before=-1'])('answers 400 for %s', async (query) => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        failure(await get(alice, `/massenger/${conversationId}${query}`), 400);
+      });
+
+      it('answers 401 without a valid token, even for a conversation that exists', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const conversationId = await start(alice, [bob]);
+        const res = await t.node.app.inject({ method: 'GET', url: `/massenger/${conversationId}` });
+        failure(res, 401);
+        expect(res.headers['www-authenticate']).toBe('Bearer');
+      });
+    });
+
+    describe('the /massenger prefix', () => {
+      it('matches case-insensitively on every public route', async () => {
+        const alice = await createUser(t.db, name('alice'));
+        const bob = await createUser(t.db, name('bob'));
+        const headers = await auth(t, alice);
+        const created = await t.node.app.inject({ method: 'POST', url: '/MASSENGER/startConversation', headers, payload: { userIds: [bob] } });
+        const { conversationId } = success(created);
+        const mixed = await t.node.app.inject({ method: 'POST', url: '/Massenger/StartConversation', headers, payload: { userIds: [bob] } });
+        success(mixed);
+        expect(ids(success(await get(alice, '/Massenger')).conversations)).toContain(conversationId);
+        expect(ids(success(await get(alice, '/MASSENGER?limit=1')).conversations)).toHaveLength(1);
+        expect(success(await get(alice, `/Massenger/${conversationId}`)).conversation.id).toBe(conversationId);
+        envelope(await t.node.app.inject({ method: 'GET', url: '/MaSsEnGeR' }));
+        expect((await t.node.app.inject({ method: 'GET', url: '/MaSsEnGeR' })).statusCode).toBe(401);
+      });
+    });
+  });
+}
