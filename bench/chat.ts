@@ -22,6 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -342,8 +343,8 @@ async function scrape(node: NodeProc): Promise<NodeStats | null> {
         .join(' ');
     return {
       cpuSeconds: num(/^massenger_process_cpu_seconds_total ([0-9.e+-]+)$/gm),
-      storeCount: num(/^massenger_store_seconds_count\{operation="appendMessage"\} ([0-9.e+-]+)$/gm),
-      storeSum: num(/^massenger_store_seconds_sum\{operation="appendMessage"\} ([0-9.e+-]+)$/gm),
+      storeCount: num(/^massenger_store_seconds_count\{operation="append_message"\} ([0-9.e+-]+)$/gm),
+      storeSum: num(/^massenger_store_seconds_sum\{operation="append_message"\} ([0-9.e+-]+)$/gm),
       errors: labelled('massenger_errors_total', 'code'),
       closes: labelled('massenger_closes_total', 'code'),
     };
@@ -625,6 +626,7 @@ async function runOnce(n: number, o: Options): Promise<Result> {
     const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (refused !== undefined) throw refused.reason;
 
+    const load = loadavg()[0]!;
     const before = await Promise.all(nodes.map(scrape));
     const cpuBefore = process.cpuUsage();
 
@@ -670,9 +672,22 @@ async function runOnce(n: number, o: Options): Promise<Result> {
       list.push(String(r.id));
       stored.set(String(r.conversation_id), list);
     }
-    const order = checkOrder(members, stored);
+    const check = checkOrder(members, stored);
+    const order = check.text;
 
     const notes: string[] = [];
+    if (check.pair !== null) {
+      // Evidence for the first inversion: each message's predecessor and where its author was connected.
+      const { rows: pair } = await db.query<{ id: string; prev_id: string | null; author_id: string }>(
+        'SELECT id, prev_id, author_id FROM messages WHERE id = ANY($1::bigint[]) ORDER BY id',
+        [check.pair],
+      );
+      const nodeOf = new Map(members.map((m) => [m.userId, m.node]));
+      notes.push(
+        'first inversion: ' +
+          pair.map((r) => `message ${r.id} (prev_id ${r.prev_id ?? 'null'}, author ${r.author_id} on node${nodeOf.get(String(r.author_id))})`).join(', '),
+      );
+    }
     const sent = members.reduce((s, m) => s + m.sent, 0);
     const acked = members.reduce((s, m) => s + m.acked, 0);
     const failed = members.reduce((s, m) => s + m.failed, 0);
@@ -696,7 +711,7 @@ async function runOnce(n: number, o: Options): Promise<Result> {
     });
     const phase = (tEnd - state.t0) / 1000;
     notes.push(
-      `cpu over ${phase.toFixed(2)} s: bench ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, ` +
+      `load average (1 min) at start ${load.toFixed(2)}; cpu over ${phase.toFixed(2)} s: bench ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, ` +
         nodes.map((_, i) => `node${i} ${nodeCpu[i]!.toFixed(2)} s`).join(', '),
     );
     const storeMs = nodes.map((_, i) => {
@@ -705,7 +720,7 @@ async function runOnce(n: number, o: Options): Promise<Result> {
       return b && a && a.storeCount > b.storeCount ? ((a.storeSum - b.storeSum) / (a.storeCount - b.storeCount)) * 1000 : Number.NaN;
     });
     if (storeMs.some((x) => !Number.isNaN(x))) {
-      notes.push(`appendMessage mean (node /metrics): ${storeMs.map((x, i) => `node${i} ${x.toFixed(2)} ms`).join(', ')}`);
+      notes.push(`append_message mean (node /metrics store_seconds): ${storeMs.map((x, i) => `node${i} ${x.toFixed(2)} ms`).join(', ')}`);
     }
     for (const [i, a] of after.entries()) {
       if (a === null) notes.push(`node${i}: /metrics did not answer`);
@@ -743,30 +758,72 @@ async function runOnce(n: number, o: Options): Promise<Result> {
   }
 }
 
-/** "ok", or the first member whose deliveries differ from the stored messages of its conversation. */
-function checkOrder(members: Member[], stored: Map<string, string[]>): string {
+interface OrderCheck {
+  /** "ok", or the first violation in words. */
+  text: string;
+  /** For the first out-of-order pair: the earlier-received and the later-received message ids. */
+  pair: [string, string] | null;
+  /** Totals over all members. */
+  inversions: number;
+  duplicates: number;
+  missing: number;
+  unexpected: number;
+  membersAffected: number;
+}
+
+/**
+ * Compares each member's deliveries with the stored messages of its conversation: every one
+ * exactly once, in increasing id order. Reports the first violation and counts all of them.
+ */
+function checkOrder(members: Member[], stored: Map<string, string[]>): OrderCheck {
+  const c: OrderCheck = { text: 'ok', pair: null, inversions: 0, duplicates: 0, missing: 0, unexpected: 0, membersAffected: 0 };
+  const first = (text: string) => {
+    if (c.text === 'ok') c.text = text;
+  };
   for (const m of members) {
+    const who = `member ${m.index} (user ${m.userId}, node ${m.node}, conversation ${m.conversationId})`;
     const expected = stored.get(m.conversationId) ?? [];
+    const expectedSet = new Set(expected);
     const got = m.received;
     const seen = new Set<string>();
+    let bad = false;
+    let highest = -1n;
     for (let i = 0; i < got.length; i++) {
       const id = got[i]!;
-      if (seen.has(id)) return `member ${m.index} (user ${m.userId}, node ${m.node}) got message ${id} twice (position ${i})`;
-      seen.add(id);
-      if (i > 0 && BigInt(id) <= BigInt(got[i - 1]!)) {
-        return `member ${m.index} (user ${m.userId}, node ${m.node}) got message ${id} after ${got[i - 1]} (position ${i}, conversation ${m.conversationId})`;
+      if (seen.has(id)) {
+        c.duplicates++;
+        bad = true;
+        first(`${who} got message ${id} twice (second at position ${i})`);
+        continue;
       }
+      seen.add(id);
+      if (!expectedSet.has(id)) {
+        c.unexpected++;
+        bad = true;
+        first(`${who} got message ${id}, which is not stored in its conversation`);
+      }
+      const n = BigInt(id);
+      if (n < highest) {
+        c.inversions++;
+        bad = true;
+        if (c.text === 'ok') c.pair = [got[i - 1]!, id];
+        first(`${who} got message ${id} after ${got[i - 1]} (position ${i} of ${got.length})`);
+      } else highest = n;
     }
-    const expectedSet = new Set(expected);
-    const unexpected = got.find((id) => !expectedSet.has(id));
-    if (unexpected !== undefined) return `member ${m.index} (user ${m.userId}) got message ${unexpected}, which is not stored in conversation ${m.conversationId}`;
     const missing = expected.filter((id) => !seen.has(id));
     if (missing.length > 0) {
-      const total = members.reduce((s, x) => s + (stored.get(x.conversationId)?.length ?? 0) - new Set(x.received).size, 0);
-      return `member ${m.index} (user ${m.userId}, node ${m.node}) missed ${missing.length} of ${expected.length} stored messages of conversation ${m.conversationId} (first ${missing[0]}); ${total} missing over all members`;
+      c.missing += missing.length;
+      bad = true;
+      first(`${who} missed ${missing.length} of ${expected.length} stored messages (first ${missing[0]})`);
     }
+    if (bad) c.membersAffected++;
   }
-  return 'ok';
+  if (c.text !== 'ok') {
+    c.text +=
+      `; in all: ${c.membersAffected} of ${members.length} members affected, ${c.inversions} deliveries below an id already received, ` +
+      `${c.duplicates} duplicates, ${c.missing} missing, ${c.unexpected} unexpected`;
+  }
+  return c;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,11 @@ export type BusEvent =
       conversationId: string;
       messageId: string;
       prevId: string | null;
+      /**
+       * The predecessor was stored moments before this message, so its publication may still be
+       * on its way: the bus waits for it even where it has no record of the conversation's order.
+       */
+      prevInFlight: boolean;
       userIds: string[];
       text: string;
       origin: Origin | null;

@@ -187,20 +187,22 @@ end
 `;
 
 /**
- * ARGV: messageId, prevId ('' for none), idleTtlMs, envelope, channel...
- * Returns 'published', 'late' (already past seq: published, seq kept) or 'parked'.
+ * ARGV: messageId, prevId ('' for none), prevInFlight ('1' or '0'), idleTtlMs, envelope, channel...
+ * Returns 'published', 'late' (already past seq: published, seq kept) or 'parked'. Without a seq
+ * (first use, idle expiry, Redis restart) a message whose predecessor was stored moments ago is
+ * parked too: that predecessor may be a publish still on its way from another node.
  */
 export const GATE_PUBLISH = script(`${GATE_LIB}
-local id, prev, ttl = ARGV[1], ARGV[2], ARGV[3]
+local id, prev, inflight, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local chans = {}
-for i = 5, #ARGV do chans[#chans + 1] = ARGV[i] end
+for i = 6, #ARGV do chans[#chans + 1] = ARGV[i] end
 local seq = redis.call('GET', KEYS[1])
-if seq and prev ~= '' and before(seq, prev) then
-  redis.call('HSET', KEYS[2], prev, cjson.encode({ id = id, e = ARGV[4], c = chans }))
+if prev ~= '' and ((seq and before(seq, prev)) or (not seq and inflight == '1')) then
+  redis.call('HSET', KEYS[2], prev, cjson.encode({ id = id, e = ARGV[5], c = chans }))
   redis.call('PEXPIRE', KEYS[2], ttl)
   return 'parked'
 end
-send(ARGV[4], chans)
+send(ARGV[5], chans)
 if seq and not before(seq, id) then return 'late' end
 advance(seq, drain(id), ttl)
 return 'published'`);

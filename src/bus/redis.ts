@@ -98,7 +98,8 @@ function decodeEnvelope(text: string): Publishable | null {
       if (!isString(e.conversationId) || !isString(e.messageId) || !(e.prevId === null || isString(e.prevId))) return null;
       if (!isStrings(e.userIds) || !isString(e.text) || !originOk) return null;
       const origin = o === null ? null : { nodeId: o.nodeId as string, connectionId: o.connectionId as string, text: o.text as string };
-      return { type: 'message', conversationId: e.conversationId, messageId: e.messageId, prevId: e.prevId, userIds: e.userIds, text: e.text, origin };
+      const prevInFlight = e.prevInFlight === true;
+      return { type: 'message', conversationId: e.conversationId, messageId: e.messageId, prevId: e.prevId, prevInFlight, userIds: e.userIds, text: e.text, origin };
     }
     case 'invalidate':
       return isString(e.conversationId) ? { type: 'invalidate', conversationId: e.conversationId } : null;
@@ -227,7 +228,8 @@ export class RedisBus implements Bus {
     const n = this.#names;
     const keys = [n.conversationSeq(event.conversationId), n.conversationPending(event.conversationId)];
     const prevId = event.prevId ?? '';
-    const result = await runScript(this.#pub, GATE_PUBLISH, keys, [event.messageId, prevId, this.#orderIdleTtlMs, envelope, ...channels]);
+    const inFlight = event.prevInFlight ? '1' : '0';
+    const result = await runScript(this.#pub, GATE_PUBLISH, keys, [event.messageId, prevId, inFlight, this.#orderIdleTtlMs, envelope, ...channels]);
     if (result !== 'parked') return;
     const key = `${event.conversationId}/${event.messageId}`;
     const force = async () => {

@@ -18,6 +18,8 @@ import { memberIds, toConversation, toMessage } from './views.js';
 
 /** Spec §2.2: INIT lists the 10 conversations with the latest activity. */
 export const INIT_CONVERSATIONS = 10;
+/** A predecessor stored less than this before its successor may still be being published (bus ordering). */
+const PREDECESSOR_IN_FLIGHT_MS = 2000;
 /** Spec §2.2: missedMessages holds at most 1000 messages. */
 export const MAX_MISSED_MESSAGES = 1000;
 
@@ -132,7 +134,7 @@ export class Chat {
     const members = await this.#membersOrNotFound(data.conversationId, userId);
     const { store, bus, nodeId } = this.#d;
     await this.#sends.run(data.conversationId, async () => {
-      const { message: row, created } = await store.appendMessage({
+      const { message: row, created, prevCreatedAt } = await store.appendMessage({
         conversationId: data.conversationId,
         authorId: userId,
         content: data.content,
@@ -152,6 +154,7 @@ export class Chat {
         conversationId: message.conversationId,
         messageId: message.id,
         prevId: row.prevId,
+        prevInFlight: prevCreatedAt !== null && row.createdAt.getTime() - prevCreatedAt.getTime() < PREDECESSOR_IN_FLIGHT_MS,
         userIds: members,
         text,
         origin: { nodeId, connectionId: client.id, text: senderText },

@@ -26,6 +26,8 @@ export class PgDb implements Db {
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
       statement_timeout: options.statementTimeoutMs ?? 10000,
+      // Client-side too: a partitioned network never answers, and the server's timeout cannot fire.
+      query_timeout: (options.statementTimeoutMs ?? 10000) + 2000,
       keepAlive: true,
     });
     // Without a listener, an idle client's connection error would crash the process.

@@ -6,7 +6,7 @@
 import { AppError } from '../errors.js';
 import { isUniqueViolation, translate } from './db-errors.js';
 import { migrate } from './migrate.js';
-import type { AppendMessageInput, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
+import type { AppendMessageInput, AppendResult, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
 
 export interface SqlStoreOptions {
   /** Called after every store operation with its name (e.g. 'append_message') and duration in seconds. */
@@ -64,7 +64,7 @@ export class SqlStore implements Store {
     });
   }
 
-  appendMessage(input: AppendMessageInput): Promise<{ message: MessageRow; created: boolean }> {
+  appendMessage(input: AppendMessageInput): Promise<AppendResult> {
     return this.#run('append_message', async () => {
       if (!isId(input.conversationId) || !isId(input.authorId)) throw notFound();
       try {
@@ -75,7 +75,7 @@ export class SqlStore implements Store {
         if (input.clientMessageId === null || !isUniqueViolation(err)) throw err;
         const original = await byClientMessageId(this.#db, input.authorId, input.clientMessageId);
         if (original === null) throw err;
-        return { message: original, created: false };
+        return { message: original, created: false, prevCreatedAt: null };
       }
     });
   }
@@ -263,11 +263,11 @@ export class SqlStore implements Store {
 }
 
 /** The storing transaction; see Store.appendMessage for the guarantees. */
-async function append(tx: Queryable, input: AppendMessageInput): Promise<{ message: MessageRow; created: boolean }> {
+async function append(tx: Queryable, input: AppendMessageInput): Promise<AppendResult> {
   // The row lock serializes writers of one conversation: the id drawn after it is larger than every
   // committed one, and last_message_id read through it is the exact predecessor (prev_id).
   const { rows } = await tx.query<Record_>(
-    `SELECT c.last_message_id,
+    `SELECT c.last_message_id, c.last_activity_at,
        EXISTS (SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = c.id AND uc.user_id = $2::bigint) AS member
      FROM conversations c WHERE c.id = $1::bigint FOR UPDATE`,
     [input.conversationId, input.authorId],
@@ -276,7 +276,7 @@ async function append(tx: Queryable, input: AppendMessageInput): Promise<{ messa
   if (conversation === undefined || conversation.member !== true) throw notFound();
   if (input.clientMessageId !== null) {
     const original = await byClientMessageId(tx, input.authorId, input.clientMessageId);
-    if (original !== null) return { message: original, created: false };
+    if (original !== null) return { message: original, created: false, prevCreatedAt: null };
   }
   // One statement: the insert and its bookkeeping, so the lock is held for a single round trip.
   // clock_timestamp(), not now(): taken after the lock, so times grow with ids in a conversation.
@@ -302,7 +302,9 @@ async function append(tx: Queryable, input: AppendMessageInput): Promise<{ messa
      SELECT ${MESSAGE_COLUMNS} FROM m`,
     [input.conversationId, input.authorId, input.content, input.clientMessageId, conversation.last_message_id],
   );
-  return { message: toMessage(inserted.rows[0] as Record_), created: true };
+  // With a last message, last_activity_at is that message's created_at (appendMessage sets both).
+  const prevCreatedAt = conversation.last_message_id === null ? null : (conversation.last_activity_at as Date);
+  return { message: toMessage(inserted.rows[0] as Record_), created: true, prevCreatedAt };
 }
 
 async function byClientMessageId(db: Queryable, authorId: string, clientMessageId: string): Promise<MessageRow | null> {

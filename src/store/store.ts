@@ -60,6 +60,14 @@ export interface AppendMessageInput {
   clientMessageId: string | null;
 }
 
+export interface AppendResult {
+  message: MessageRow;
+  /** False when the clientMessageId was already used: `message` is the original. */
+  created: boolean;
+  /** When the predecessor (`message.prevId`) was stored, by the database's clock; null without one or when not created. */
+  prevCreatedAt: Date | null;
+}
+
 export interface Store {
   /** Runs pending migrations under an advisory lock, so nodes starting together are safe. */
   migrate(): Promise<void>;
@@ -74,7 +82,7 @@ export interface Store {
    * with `created: false` (spec §2.3 idempotency).
    * Throws NOT_FOUND when the conversation does not exist or the author is not a member.
    */
-  appendMessage(input: AppendMessageInput): Promise<{ message: MessageRow; created: boolean }>;
+  appendMessage(input: AppendMessageInput): Promise<AppendResult>;
 
   /** Messages with id < before (or the newest), up to limit, oldest first; hasMore when older ones exist. */
   messages(conversationId: string, opts: { before?: string; limit: number }): Promise<{ messages: MessageRow[]; hasMore: boolean }>;

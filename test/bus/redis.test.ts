@@ -123,6 +123,18 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
       for (const n of all) expect(ids(n.events, conversationId)).toEqual(chain);
     });
 
+    it('ORDER without a seq: a successor whose predecessor is in flight waits for it (first use, idle expiry, Redis restart)', async () => {
+      const { nodes: all, users } = await start({ orderWaitMs: 2000 });
+      const conversationId = randomUUID();
+      // History from before this Redis: nothing recorded for the conversation. 11 arrives first.
+      await all[1]!.bus.publish(message(conversationId, 11, users, null, true));
+      await sleep(100);
+      expect(ids(all[2]!.events, conversationId)).toEqual([]);
+      await all[0]!.bus.publish(message(conversationId, 10, users, null, false));
+      await until(() => all.every((n) => ids(n.events, conversationId).length === 2), 2000, 'both delivered');
+      for (const n of all) expect(ids(n.events, conversationId)).toEqual([10, 11]);
+    });
+
     it('releases a parked message after orderWaitMs when its predecessor never comes, and still delivers a late one', async () => {
       const { nodes: [a, b, c], users } = await start({ orderWaitMs: 300 });
       const conversationId = randomUUID();

@@ -31,12 +31,13 @@ export function collect(bus: Bus): BusEvent[] {
   return events;
 }
 
-export function message(conversationId: string, id: number, userIds: string[], origin: { nodeId: string } | null = null) {
+export function message(conversationId: string, id: number, userIds: string[], origin: { nodeId: string } | null = null, prevInFlight = false) {
   return {
     type: 'message' as const,
     conversationId,
     messageId: String(id),
     prevId: id === 1 ? null : String(id - 1),
+    prevInFlight,
     userIds,
     text: `{"method":"MESSAGE_SENT","data":{"message":{"id":"${id}"}}}`,
     origin: origin && { nodeId: origin.nodeId, connectionId: 'c1', text: `{"own":${id}}` },

@@ -48,8 +48,12 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(first.message.id).toMatch(/^[0-9]+$/);
       expect(first.message.createdAt).toBeInstanceOf(Date);
       expect(first.message.updatedAt).toBeInstanceOf(Date);
+      expect(first.prevCreatedAt).toBeNull();
+      const third = await store.appendMessage({ conversationId: c, authorId: b, content: 'probe', clientMessageId: null });
+      // The predecessor's time comes back with the new message: the bus uses it to judge ordering.
+      expect(third.prevCreatedAt).toEqual(first.message.createdAt);
       const second = await send(c, b, 'two');
-      expect(second.prevId).toBe(first.message.id);
+      expect(second.prevId).toBe(third.message.id);
       expect(second.clientMessageId).toBeNull();
       expect(BigInt(second.id) > BigInt(first.message.id)).toBe(true);
       const conversation = await store.conversation(a, c);
@@ -62,7 +66,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const c = await createGroup(db, [a, b]);
       const original = await send(c, a, 'first try', 'dup');
       const again = await store.appendMessage({ conversationId: c, authorId: a, content: 'second try', clientMessageId: 'dup' });
-      expect(again).toEqual({ message: original, created: false });
+      expect(again).toEqual({ message: original, created: false, prevCreatedAt: null });
       const other = await store.appendMessage({ conversationId: c, authorId: b, content: 'mine', clientMessageId: 'dup' });
       expect(other.created).toBe(true);
       expect((await store.messages(c, { limit: 10 })).messages).toHaveLength(2);

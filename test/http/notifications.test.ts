@@ -117,7 +117,7 @@ for (const backend of backends) {
       const { client } = await t.signIn(alice);
       clients.push(client);
       const body = { users: [alice], content: 'x' };
-      for (const headers of [
+      const refused: Record<string, string>[] = [
         {},
         { authorization: `Bearer ${INTERNAL_API_TOKEN}x` },
         { authorization: `Bearer ${INTERNAL_API_TOKEN.slice(0, -1)}` },
@@ -125,7 +125,8 @@ for (const backend of backends) {
         { authorization: `Basic ${INTERNAL_API_TOKEN}` },
         // A user's JWT is not the main API's token.
         { authorization: `Bearer ${await t.token(alice)}` },
-      ]) {
+      ];
+      for (const headers of refused) {
         const res = await notify(body, headers);
         failure(res, 401);
         expect(res.headers['www-authenticate']).toBe('Bearer');
