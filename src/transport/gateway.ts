@@ -107,7 +107,8 @@ export class Gateway {
     if (frame instanceof AppError) {
       // Undecodable frames are counted under their error code, so the label set stays bounded.
       this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
-      conn.sendError(frame);
+      // Through the same queue and rate limit as good frames: a flood of garbage is still a flood.
+      conn.enqueue(async () => conn.sendError(frame), frame.context ?? {});
       return;
     }
     this.#metrics.framesIn.inc({ method: frame.method });
