@@ -19,15 +19,16 @@
  * gate (redis-scripts.ts) over `<p>:conv:{<cid>}:seq` (last published id) and
  * `<p>:conv:{<cid>}:pending` (hash prevId → parked envelope and its target channels), both with an
  * idle TTL and hash-tagged into one Cluster slot:
- * - seq missing, prevId empty, or prevId <= seq: publish, set seq = messageId, then release
+ * - seq missing (and the predecessor not in flight), prevId empty, or prevId <= seq: publish, set seq = messageId, then release
  *   pending[messageId] and so on down the chain;
  * - messageId <= seq: already past; publish anyway (late, never lost), seq stays;
  * - otherwise park under pending[prevId].
  * The publisher of a parked message waits `orderWaitMs`; if it is still parked then, a force
  * script publishes it (and older parked ones, and the chain after it): its predecessor's publisher
  * died between commit and publish, and clients get that message from FETCH_MESSAGES or
- * lastMessageId recovery. Known gap: when seq has expired (idle TTL) or Redis lost it, the first
- * messages to arrive are published as they come. Target channels are computed client-side and
+ * lastMessageId recovery. When seq is missing (first use, idle expiry, Redis restart) a message is
+ * parked all the same if its predecessor was stored moments before it (`prevInFlight`): that
+ * predecessor may still be on its way from another node. Target channels are computed client-side and
  * passed in ARGV, so the script's KEYS stay within one slot.
  *
  * Redis down: publish delivers to this node's handler directly (its own clients still get the
