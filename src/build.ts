@@ -95,7 +95,13 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
     });
 
     const hub = new Hub();
-    const members = new MembersCache({ store, maxEntries: config.membersCacheSize, ttlMs: config.membersCacheTtlMs });
+    const members = new MembersCache({
+      store,
+      maxEntries: config.membersCacheSize,
+      ttlMs: config.membersCacheTtlMs,
+      // publish() never rejects: without Redis it reaches this node only.
+      onStale: (conversationId) => void bus.publish({ type: 'invalidate', conversationId }),
+    });
     const roster = new Roster({ hub, presence, store, bus, log });
     const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, nodeId: config.nodeId });
     const directory = new Directory({ store, bus, presence });

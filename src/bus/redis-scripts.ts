@@ -130,24 +130,36 @@ redis.call('SREM', KEYS[1], ARGV[1])
 return lost`);
 
 /**
- * KEYS: nodes, nodeUsers(me), alive(me). ARGV: me, leaseMs, userNodesHead, userNodesTail, user...
- * Makes Redis match this node's local truth after an outage: drops entries of users it no longer
- * holds, then (re)writes both directions for the users it holds.
+ * KEYS: nodes, nodeUsers(me), alive(me).
+ * ARGV: me, leaseMs, userNodesHead, userNodesTail, aliveHead, aliveTail, user...
+ * Makes Redis match this node's local truth (at start, or after an outage): drops entries of users
+ * it no longer holds, then (re)writes both directions for the users it holds. Returns the dropped
+ * users no live node holds: they went offline unannounced (a previous incarnation of this NODE_ID
+ * died and was restarted before its lease ran out, so no survivor reaps it; or they left while
+ * Redis was unreachable). Their sets are deleted, as in PRESENCE_REAP, so they are reported once.
  */
-export const PRESENCE_REGISTER = script(`
+export const PRESENCE_REGISTER = script(`${IS_ALIVE}
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[1], ARGV[1])
-local want = {}
-for i = 5, #ARGV do want[ARGV[i]] = true end
+local want, lost = {}, {}
+for i = 7, #ARGV do want[ARGV[i]] = true end
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if not want[u] then redis.call('SREM', ARGV[3] .. u .. ARGV[4], ARGV[1]) end
+  if not want[u] then
+    local key = ARGV[3] .. u .. ARGV[4]
+    redis.call('SREM', key, ARGV[1])
+    local held = false
+    for _, n in ipairs(redis.call('SMEMBERS', key)) do
+      if alive(n, ARGV[5], ARGV[6]) then held = true; break end
+    end
+    if not held then redis.call('DEL', key); lost[#lost + 1] = u end
+  end
 end
 redis.call('DEL', KEYS[2])
-for i = 5, #ARGV do
+for i = 7, #ARGV do
   redis.call('SADD', KEYS[2], ARGV[i])
   redis.call('SADD', ARGV[3] .. ARGV[i] .. ARGV[4], ARGV[1])
 end
-return 1`);
+return lost`);
 
 /** KEYS: nodes, nodeUsers(me), alive(me). ARGV: me, userNodesHead, userNodesTail. A graceful leave. */
 export const PRESENCE_LEAVE = script(`

@@ -12,12 +12,24 @@ export class MembersCache {
   readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
+  readonly #onStale: (conversationId: string) => void;
 
-  constructor(opts: { store: Pick<Store, 'members'>; maxEntries: number; ttlMs: number; now?: () => number }) {
+  /**
+   * @param opts.onStale called when a cached list turned out to miss a member (added in the
+   *   database behind our back); build() publishes an `invalidate` so every node re-reads too.
+   */
+  constructor(opts: {
+    store: Pick<Store, 'members'>;
+    maxEntries: number;
+    ttlMs: number;
+    now?: () => number;
+    onStale?: (conversationId: string) => void;
+  }) {
     this.#store = opts.store;
     this.#maxEntries = opts.maxEntries;
     this.#ttlMs = opts.ttlMs;
     this.#now = opts.now ?? Date.now;
+    this.#onStale = opts.onStale ?? (() => {});
   }
 
   /** Members of a conversation, from cache when fresh. */
@@ -52,7 +64,12 @@ export class MembersCache {
    */
   async ofMember(conversationId: string, userId: string): Promise<string[] | null> {
     let members = await this.get(conversationId);
-    if (!members.includes(userId)) members = await this.refresh(conversationId);
+    if (!members.includes(userId)) {
+      members = await this.refresh(conversationId);
+      // Other nodes may hold the same stale list and would leave the new member out of their
+      // fan-out until the TTL; one node's discovery is everyone's (the issue: caches on every node).
+      if (members.includes(userId)) this.#onStale(conversationId);
+    }
     return members.includes(userId) ? members : null;
   }
 

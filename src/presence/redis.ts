@@ -59,6 +59,8 @@ export class RedisPresence implements Presence {
   /** Users this node holds: the truth for this node, whatever Redis says. */
   readonly #held = new Set<string>();
   readonly #lostListeners: ((userIds: string[]) => void)[] = [];
+  /** Users found lost before anyone listened (the registration in start()). */
+  readonly #pendingLost: string[] = [];
   #timer: NodeJS.Timeout | null = null;
   #beating = false;
   #down = false;
@@ -145,6 +147,9 @@ export class RedisPresence implements Presence {
 
   onLost(listener: (userIds: string[]) => void): void {
     this.#lostListeners.push(listener);
+    // start() registers before the core subscribes: hand it what that registration found.
+    const pending = this.#pendingLost.splice(0);
+    if (pending.length > 0) this.#reportLost(pending);
   }
 
   /**
@@ -177,14 +182,16 @@ export class RedisPresence implements Presence {
     if (this.#closed) return;
     const n = this.#names;
     try {
-      await runScript(
+      const lost = (await runScript(
         this.#redis,
         PRESENCE_REGISTER,
         [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId)],
-        [this.#nodeId, this.#leaseTtlMs, n.userNodesPattern.head, n.userNodesPattern.tail, ...this.#held],
-      );
+        [this.#nodeId, this.#leaseTtlMs, n.userNodesPattern.head, n.userNodesPattern.tail, n.alivePattern.head, n.alivePattern.tail, ...this.#held],
+      )) as string[];
       if (this.#down) this.#log.info({ nodeId: this.#nodeId, users: this.#held.size, reason }, 'presence re-registered');
       this.#down = false;
+      // Users this NODE_ID held before (a crashed incarnation, or before an outage) and nobody holds now.
+      if (lost.length > 0) this.#reportLost(lost);
     } catch (err) {
       this.#fault(err);
     }
@@ -228,6 +235,14 @@ export class RedisPresence implements Presence {
     )) as string[];
     if (lost.length === 0) return;
     this.#log.info({ nodeId: this.#nodeId, deadNodeId: deadId, users: lost.length }, 'reaped a dead node');
+    this.#reportLost(lost);
+  }
+
+  #reportLost(lost: string[]): void {
+    if (this.#lostListeners.length === 0) {
+      this.#pendingLost.push(...lost);
+      return;
+    }
     for (const listener of this.#lostListeners) {
       try {
         listener(lost);

@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.js';
 import { CLOSE_AUTH, CLOSE_RATE, CLOSE_SLOW } from '../protocol/close-codes.js';
 import { encode, errorFrame } from '../protocol/codec.js';
 import type { ServerMethod } from '../protocol/frames.js';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorContext } from '../errors.js';
 import { RateLimiter } from './rate-limiter.js';
 
 export interface ConnectionLimits {
@@ -104,7 +104,7 @@ export class Connection implements Client {
    * Runs `task` after the frames before it (one frame at a time per connection), unless the
    * client is over its rate limit: then RATE_LIMITED, and after enough in a row, close 4429.
    */
-  enqueue(task: () => Promise<void>, context: { method?: string; requestId?: string }): void {
+  enqueue(task: () => Promise<void>, context: ErrorContext): void {
     if (this.#closing) return;
     if (!this.#limiter.take() || this.#pending >= this.#limits.rateLimitBurst) {
       this.sendError(new AppError('RATE_LIMITED', 'too many frames; slow down', undefined, context));

@@ -112,15 +112,19 @@ export class Gateway {
       return;
     }
     this.#metrics.framesIn.inc({ method: frame.method });
-    const context = { method: frame.method, requestId: frame.data.requestId };
+    // Every ERROR for this request, RATE_LIMITED included, names it (spec §2.2: method, requestId, clientMessageId).
+    const context = {
+      method: frame.method,
+      requestId: frame.data.requestId,
+      clientMessageId: frame.method === 'SEND_MESSAGE' ? frame.data.clientMessageId : undefined,
+    };
     conn.enqueue(async () => {
       try {
         await this.#chat.handle(conn, frame);
       } catch (thrown) {
         const err = toAppError(thrown);
         if (err.code === 'INTERNAL') this.#log.error({ err: thrown, method: frame.method }, 'request failed');
-        const clientMessageId = frame.method === 'SEND_MESSAGE' ? frame.data.clientMessageId : undefined;
-        conn.sendError(err.withContext({ ...context, clientMessageId }));
+        conn.sendError(err.withContext(context));
         // Spec §2.4: a failed AUTHENTICATE closes with 4401 after its ERROR.
         if (frame.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED') conn.close(CLOSE_AUTH, 'authentication failed');
       }

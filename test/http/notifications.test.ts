@@ -89,6 +89,8 @@ for (const backend of backends) {
       const a = await signIn(alice);
       failure(await notify({ users: [alice], content: 'from afar' }, '10.1.2.3'), 403);
       failure(await notify({ users: [alice], content: 'from afar' }, '::ffff:10.1.2.3'), 403);
+      // Refused before the body is looked at.
+      failure(await notify({ nonsense: true }, '10.1.2.3'), 403);
       // Loopback in its IPv4, IPv6 and mapped forms is the main API on this machine.
       for (const address of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
         expect(success(await notify({ users: [alice], content: `from ${address}` }, address))).toEqual({ users: 1 });
@@ -131,6 +133,10 @@ for (const backend of backends) {
         failure(res, 401);
         expect(res.headers['www-authenticate']).toBe('Bearer');
       }
+      // Refused before the body is parsed or validated.
+      failure(await notify({ nonsense: true }, {}), 401);
+      const badJson = await t.node.app.inject({ method: 'POST', url: URL_, headers: { 'content-type': 'application/json' }, payload: '{"users":' });
+      failure(badJson, 401);
       await sleep(100);
       expect(client.all('NOTIFICATION_SENT')).toEqual([]);
     });

@@ -144,6 +144,18 @@ for (const backend of backends) {
       expect(await conversationCount(bob)).toBe(0);
     });
 
+    it('answers 401 without a valid token whatever the body, before validating it', async () => {
+      const bad = [{}, { userIds: 'x' }, { userIds: [] }];
+      for (const payload of bad) failure(await t.node.app.inject({ method: 'POST', url: URL_, payload }), 401);
+      const res = await t.node.app.inject({
+        method: 'POST',
+        url: URL_,
+        headers: { authorization: 'Bearer nope', 'content-type': 'application/json' },
+        payload: '{"userIds": [',
+      });
+      failure(res, 401);
+    });
+
     it('sends INVITATION_SENT to every connection of each online invitee, not to the caller', async () => {
       const alice = await createUser(t.db, name('alice'));
       const bob = await createUser(t.db, name('bob'));

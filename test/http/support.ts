@@ -3,6 +3,7 @@
  * in a fresh database when reachable; required when CI=true), and envelope assertions (spec §3).
  */
 import { expect } from 'vitest';
+import type { TestClient } from '../support/client.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';
 import { startNode, type TestNode } from '../support/node.js';
@@ -85,4 +86,17 @@ let unique = 0;
 export function name(prefix: string): string {
   unique += 1;
   return `${prefix}-${process.pid}-${unique}`;
+}
+
+/** POST /massenger/startConversation as `callerId`; resolves with the new id. */
+export async function startConversation(t: TestNode, callerId: string, userIds: string[]): Promise<string> {
+  const res = await t.node.app.inject({ method: 'POST', url: '/massenger/startConversation', headers: await auth(t, callerId), payload: { userIds } });
+  return success(res).conversationId;
+}
+
+/** Sends a message over the client's WebSocket; resolves with the stored Message from the ack. */
+export async function send(client: TestClient, conversationId: string, content: string): Promise<any> {
+  const reply = await client.request('SEND_MESSAGE', { conversationId, content }, 'MESSAGE_SENT');
+  expect(reply.method, JSON.stringify(reply.data)).toBe('MESSAGE_SENT');
+  return reply.data.message;
 }

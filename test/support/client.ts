@@ -54,8 +54,9 @@ export class TestClient {
    * The next frame (after those already taken by `next`) of this method that matches; waits for
    * it when it has not arrived yet.
    */
-  next(method: string, match: (data: Record<string, any>) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
-    const test = (f: Frame) => f.method === method && match(f.data);
+  next(method: string | string[], match: (data: Record<string, any>) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
+    const methods = typeof method === 'string' ? [method] : method;
+    const test = (f: Frame) => methods.includes(f.method) && match(f.data);
     for (let i = this.#cursor; i < this.frames.length; i++) {
       const f = this.frames[i]!;
       if (test(f)) {
@@ -81,10 +82,7 @@ export class TestClient {
   async request(method: string, data: Record<string, unknown>, replyMethod: string, timeoutMs = 5000): Promise<Frame> {
     const requestId = `r${Math.random().toString(36).slice(2)}`;
     this.send(method, { ...data, requestId });
-    return Promise.race([
-      this.next(replyMethod, (d) => d.requestId === requestId, timeoutMs),
-      this.next('ERROR', (d) => d.requestId === requestId, timeoutMs),
-    ]);
+    return this.next([replyMethod, 'ERROR'], (d) => d.requestId === requestId, timeoutMs);
   }
 
   /** Frames of a method received so far. */

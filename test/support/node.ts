@@ -74,8 +74,9 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
       const client = await TestClient.open(t.ws);
       clients.push(client);
       client.send('AUTHENTICATE', { token: await signToken(userId), ...extra });
-      const init = await Promise.race([client.next('INIT'), client.next('ERROR').then((e) => Promise.reject(new Error(JSON.stringify(e.data))))]);
-      return { client, init: init.data };
+      const reply = await client.next(['INIT', 'ERROR']);
+      if (reply.method === 'ERROR') throw new Error(`sign-in failed: ${JSON.stringify(reply.data)}`);
+      return { client, init: reply.data };
     },
     async close() {
       for (const c of clients) c.close();

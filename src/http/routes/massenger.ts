@@ -2,7 +2,7 @@
  * Public routes (spec §3) under `/massenger`. The prefix is case-insensitive because the app is
  * built with `caseSensitive: false`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TokenVerifier } from '../../auth/jwt.js';
 import type { ConversationPage, Directory } from '../../core/directory.js';
 import { AppError } from '../../errors.js';
@@ -33,10 +33,22 @@ function conversationCursor(before: string | undefined): ConversationPage['befor
 
 export function massengerRoutes(app: FastifyInstance, deps: { directory: Directory; verifier: TokenVerifier }): void {
   const { directory, verifier } = deps;
+  // Spec §3: 401 without a valid token, whatever the body or query. The token is checked in
+  // onRequest, before Fastify parses and validates, so a stranger never sees a 400 instead.
+  const callers = new WeakMap<FastifyRequest, string>();
+  const authenticate = async (request: FastifyRequest) => {
+    callers.set(request, await callerId(request, verifier));
+  };
+  const caller = (request: FastifyRequest): string => {
+    const userId = callers.get(request);
+    if (userId === undefined) throw new AppError('UNAUTHENTICATED', 'Authorization: Bearer <token> is required');
+    return userId;
+  };
 
   app.post<{ Body: { userIds: string[] } }>(
     '/massenger/startConversation',
     {
+      onRequest: authenticate,
       schema: {
         body: {
           type: 'object',
@@ -49,7 +61,7 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
       },
     },
     async (request) => {
-      const userId = await callerId(request, verifier);
+      const userId = caller(request);
       const conversationId = await directory.startConversation(
         userId,
         request.body.userIds.map((u) => id(u, 'userIds')),
@@ -61,6 +73,7 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
   app.get<{ Querystring: { limit?: number; before?: string } }>(
     '/massenger',
     {
+      onRequest: authenticate,
       schema: {
         querystring: {
           type: 'object',
@@ -72,7 +85,7 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
       },
     },
     async (request) => {
-      const userId = await callerId(request, verifier);
+      const userId = caller(request);
       const page = { limit: request.query.limit ?? DEFAULT_CONVERSATIONS, before: conversationCursor(request.query.before) };
       return ok({ conversations: await directory.conversations(userId, page) });
     },
@@ -81,8 +94,11 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
   app.get<{ Params: { conversationId: string }; Querystring: { limit?: number; before?: string } }>(
     '/massenger/:conversationId',
     {
+      onRequest: authenticate,
       schema: {
-        params: { type: 'object', properties: { conversationId: { type: 'string', pattern: idPattern } } },
+        // Any run of digits: one too large for a bigint names no conversation and gets the
+        // stranger's 404 below, not a 400 (spec §2.3).
+        params: { type: 'object', properties: { conversationId: { type: 'string', pattern: '^[0-9]{1,64}$' } } },
         querystring: {
           type: 'object',
           properties: {
@@ -93,7 +109,7 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
       },
     },
     async (request) => {
-      const userId = await callerId(request, verifier);
+      const userId = caller(request);
       const conversationId = parseId(request.params.conversationId);
       // Id 0 or one past bigint cannot name a conversation: same answer as a stranger's (spec §2.3).
       if (conversationId === null) throw new AppError('NOT_FOUND', 'conversation not found');
