@@ -68,10 +68,10 @@ export class SqlStore implements Store {
     return this.#run('append_message', async () => {
       if (!isId(input.conversationId) || !isId(input.authorId)) throw notFound();
       try {
-        return await this.#db.transaction((tx) => append(tx, input));
+        return await append(this.#db, input);
       } catch (err) {
-        // The lookup in append() runs under the conversation's lock, so only a duplicate sent to
-        // another conversation at the same moment gets here; the unique index picked the winner.
+        // A duplicate (same author and clientMessageId) sent at the same moment: the unique index
+        // picked the winner, and this one answers with it.
         if (input.clientMessageId === null || !isUniqueViolation(err)) throw err;
         const original = await byClientMessageId(this.#db, input.authorId, input.clientMessageId);
         if (original === null) throw err;
@@ -262,32 +262,35 @@ export class SqlStore implements Store {
   }
 }
 
-/** The storing transaction; see Store.appendMessage for the guarantees. */
-async function append(tx: Queryable, input: AppendMessageInput): Promise<AppendResult> {
-  // The row lock serializes writers of one conversation: the id drawn after it is larger than every
-  // committed one, and last_message_id read through it is the exact predecessor (prev_id).
-  const { rows } = await tx.query<Record_>(
-    `SELECT c.last_message_id, c.last_activity_at,
-       EXISTS (SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = c.id AND uc.user_id = $2::bigint) AS member
-     FROM conversations c WHERE c.id = $1::bigint FOR UPDATE`,
-    [input.conversationId, input.authorId],
-  );
-  const conversation = rows[0];
-  if (conversation === undefined || conversation.member !== true) throw notFound();
+/**
+ * Stores a message in one statement; see Store.appendMessage for the guarantees. One statement,
+ * committed on its own, holds the conversation's row lock for a single round trip: writers of a
+ * busy conversation queue on that lock, so its hold time bounds the conversation's throughput.
+ */
+async function append(db: Queryable, input: AppendMessageInput): Promise<AppendResult> {
   if (input.clientMessageId !== null) {
-    const original = await byClientMessageId(tx, input.authorId, input.clientMessageId);
+    // A stored message never changes, so the idempotent answer needs no lock. A duplicate racing
+    // this one is caught by the unique index (appendMessage re-reads the winner).
+    const original = await byClientMessageId(db, input.authorId, input.clientMessageId);
     if (original !== null) return { message: original, created: false, prevCreatedAt: null };
   }
-  // One statement: the insert and its bookkeeping, so the lock is held for a single round trip.
+  // c locks the conversation row (members only): under READ COMMITTED a writer that waited for the
+  // lock reads the row as the previous writer committed it, so last_message_id is the exact
+  // predecessor (prev_id) and the id drawn after the lock is larger than every committed one.
   // clock_timestamp(), not now(): taken after the lock, so times grow with ids in a conversation.
   // Members who had seen the conversation no longer have (the main API's boolean stays honest);
   // the author has seen their own message.
-  const inserted = await tx.query<Record_>(
-    `WITH m AS (
+  const { rows } = await db.query<Record_>(
+    `WITH c AS (
+       SELECT id, last_message_id, last_activity_at FROM conversations
+       WHERE id = $1::bigint
+         AND EXISTS (SELECT 1 FROM users_conversations WHERE conversation_id = $1::bigint AND user_id = $2::bigint)
+       FOR UPDATE
+     ), m AS (
        INSERT INTO messages (conversation_id, author_id, content, client_message_id, prev_id, created_at, updated_at)
-       SELECT $1::bigint, $2::bigint, $3::text, $4::text, $5::bigint, t, t FROM clock_timestamp() AS t
+       SELECT c.id, $2::bigint, $3::text, $4::text, c.last_message_id, t, t FROM c, clock_timestamp() AS t
        RETURNING *
-     ), c AS (
+     ), cu AS (
        UPDATE conversations SET last_message_id = m.id, last_activity_at = m.created_at
        FROM m WHERE conversations.id = m.conversation_id
      ), uc AS (
@@ -299,12 +302,14 @@ async function append(tx: Queryable, input: AppendMessageInput): Promise<AppendR
        WHERE users_conversations.conversation_id = m.conversation_id
          AND (users_conversations.seen OR users_conversations.user_id = m.author_id)
      )
-     SELECT ${MESSAGE_COLUMNS} FROM m`,
-    [input.conversationId, input.authorId, input.content, input.clientMessageId, conversation.last_message_id],
+     SELECT ${MESSAGE_COLUMNS}, c.last_activity_at AS prev_created_at FROM m, c`,
+    [input.conversationId, input.authorId, input.content, input.clientMessageId],
   );
-  // With a last message, last_activity_at is that message's created_at (appendMessage sets both).
-  const prevCreatedAt = conversation.last_message_id === null ? null : (conversation.last_activity_at as Date);
-  return { message: toMessage(inserted.rows[0] as Record_), created: true, prevCreatedAt };
+  const row = rows[0];
+  if (row === undefined) throw notFound();
+  const message = toMessage(row);
+  // With a last message, last_activity_at is that message's created_at (this statement sets both).
+  return { message, created: true, prevCreatedAt: message.prevId === null ? null : (row.prev_created_at as Date) };
 }
 
 async function byClientMessageId(db: Queryable, authorId: string, clientMessageId: string): Promise<MessageRow | null> {

@@ -218,7 +218,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const members = [await user(), await user(), await user()];
       const c = await createGroup(db, members);
       const start = await send(c, members[0]!, 'start');
-      const sent = await Promise.all(Array.from({ length: 24 }, (_, i) => send(c, members[i % 3]!, `m${i}`)));
+      const sent = await Promise.all(Array.from({ length: 120 }, (_, i) => send(c, members[i % 3]!, `m${i}`)));
       const ordered = [...sent].sort((p, q) => (BigInt(p.id) < BigInt(q.id) ? -1 : 1));
       expect(ordered.map((m) => m.prevId)).toEqual([start.id, ...ordered.slice(0, -1).map((m) => m.id)]);
       for (let i = 1; i < ordered.length; i++) expect(ordered[i]!.createdAt.getTime()).toBeGreaterThanOrEqual(ordered[i - 1]!.createdAt.getTime());
