@@ -93,11 +93,15 @@ return out`);
  * KEYS: alive(me), nodes. ARGV: me, leaseMs, aliveHead, aliveTail.
  * Refreshes the lease. Returns {existed, deadNodeId...}: existed = 0 means the lease had lapsed
  * (Redis restarted, or this node stalled and may have been reaped) and the node must re-register.
+ * A node whose own lease lapsed reports no dead nodes: when Redis was unreachable (or frozen)
+ * longer than the lease, every lease lapsed, and the other nodes are alive and about to renew;
+ * reaping them would send USER_LEFT for users still connected. Their next beats decide.
  */
 export const PRESENCE_HEARTBEAT = script(`${IS_ALIVE}
 local out = { redis.call('EXISTS', KEYS[1]) }
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
+if out[1] == 0 then return out end
 for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if n ~= ARGV[1] and not alive(n, ARGV[3], ARGV[4]) then out[#out + 1] = n end
 end

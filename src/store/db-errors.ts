@@ -12,7 +12,7 @@ export function isUniqueViolation(err: unknown): boolean {
 /** Node socket errors that mean the server cannot be reached. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** pg and PGlite report a lost or closed connection only in the message. */
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client was closed|Client has encountered a connection error|Query read timeout|PGlite is closed/i;
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client was closed|Client has encountered a connection error|Query read timeout|not currently accepting connections|PGlite is closed/i;
 
 function isUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;

@@ -165,6 +165,10 @@ export class Connection implements Client {
       () => {
         if (Date.now() < expiresAt) return this.#armExpiry(expiresAt);
         // Spec §2.3: a sign-in lasts until the token's exp unless AUTHENTICATE refreshed it.
+        // If it ends before its INIT went out (exp within the verifier's clock tolerance), drop
+        // what was held so the ERROR is not held, and lost, with it.
+        this.#held = null;
+        this.#heldBytes = 0;
         this.sendError(new AppError('UNAUTHENTICATED', 'token expired; authenticate again'));
         this.close(CLOSE_AUTH, 'token expired');
       },

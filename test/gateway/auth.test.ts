@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import { befriend, createGroup } from '../support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
-import { Clients, closedWithin, expectAlive, freshUsers, received, sleep, waitFor } from './helpers.js';
+import { Clients, closedWithin, expectAlive, freshUsers, received, sleep, waitFor, waitUntil } from './helpers.js';
 
 const AUTH_TIMEOUT_MS = 1000;
 const secret = new TextEncoder().encode(TEST_SECRET);
@@ -141,6 +141,29 @@ for (const backend of await backends()) {
       expect(exactly.init.missedMessages.map((m: any) => m.id)).toEqual(ids.slice(1));
     });
 
+    it('signing in while messages flow: INIT still comes first, and missedMessages plus live messages leave no gap', async () => {
+      const [me, other] = await freshUsers(t, 2);
+      const conv = await createGroup(t.db, [me!, other!]);
+      const o = await clients.online(other!);
+      const start = await say(o, conv, 'start');
+      const total = 40;
+      for (let i = 0; i < total; i++) o.send('SEND_MESSAGE', { conversationId: conv, content: `flow ${i}`, clientMessageId: `flow-${i}` });
+      const devices = await Promise.all([0, 1, 2].map(() => clients.signIn(me!, { lastMessageId: start.id })));
+      await waitUntil(() => received(o, 'MESSAGE_SENT').length >= total + 1, 'every ack');
+      const stored = received(o, 'MESSAGE_SENT').slice(1).map((f) => f.data.message.id as string);
+      for (const { client, init } of devices) {
+        expect(client.frames[0]!.method).toBe('INIT');
+        await waitUntil(
+          () => new Set([...init.missedMessages.map((m: any) => m.id), ...received(client, 'MESSAGE_SENT').map((f) => f.data.message.id)]).size >= total,
+          'every message, missed or live',
+        ).catch(() => undefined); // the assertion below shows what is missing
+        const seen = new Set<string>([...init.missedMessages.map((m: any) => m.id), ...received(client, 'MESSAGE_SENT').map((f) => f.data.message.id)]);
+        expect([...seen].sort((x, y) => Number(x) - Number(y))).toEqual(stored);
+        const live = received(client, 'MESSAGE_SENT').map((f) => Number(f.data.message.id));
+        expect(live).toEqual([...live].sort((x, y) => x - y));
+      }
+    });
+
     const badTokens: Array<[string, () => Promise<string>]> = [
       ['a bad signature', () => signToken('1', 3600, 'another-secret-another-secret-0123456789')],
       ['an expired token', () => signToken('1', -60)],
@@ -251,6 +274,15 @@ for (const backend of await backends()) {
       await sleep(1200); // past b's first exp too (signed a moment later, so up to a second later than a's)
       await expectAlive(b);
       expect(received(b, 'ERROR')).toHaveLength(0);
+    });
+
+    it('a token whose exp has just passed (within the verifier\u2019s clock tolerance) still ends in ERROR UNAUTHENTICATED and 4401', async () => {
+      const [me] = await freshUsers(t, 1);
+      const client = await clients.open();
+      client.send('AUTHENTICATE', { token: await signToken(me!, -2) });
+      const { code } = await closedWithin(client);
+      expect(code).toBe(4401);
+      expect(received(client, 'ERROR').map((f) => f.data.code)).toEqual(['UNAUTHENTICATED']);
     });
 
     it('after sign-in a token field inside other methods is ignored', async () => {

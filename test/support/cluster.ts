@@ -63,6 +63,15 @@ export class OwnRedis {
     }
   }
 
+  /** SIGSTOP / SIGCONT: Redis unreachable (commands time out) while keeping its keys. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   /** Kills the server (SIGKILL: an abrupt outage) and waits for its exit. */
   async stop(): Promise<void> {
     const child = this.#child;

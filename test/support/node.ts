@@ -58,7 +58,12 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   const db: Db =
     config.databaseUrl === null
       ? new PgliteDb({ dataDir: config.dataDir })
-      : new PgDb({ connectionString: config.databaseUrl, maxConnections: 10, connectionTimeoutMs: 2000 });
+      : new PgDb({
+          connectionString: config.databaseUrl,
+          maxConnections: config.dbPoolSize,
+          connectionTimeoutMs: config.dbConnectTimeoutMs,
+          statementTimeoutMs: config.dbStatementTimeoutMs,
+        });
   const node = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), db });
   await node.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = node.app.server.address() as AddressInfo;
