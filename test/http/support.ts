@@ -4,40 +4,10 @@
  */
 import { expect } from 'vitest';
 import type { TestClient } from '../support/client.js';
-import { freshDatabase } from '../support/pg.js';
-import { needs } from '../support/services.js';
-import { startNode, type TestNode } from '../support/node.js';
+import { backends as reachableBackends } from '../support/backends.js';
+import type { TestNode } from '../support/node.js';
 
-export interface Backend {
-  name: string;
-  /** A node with its own empty database; `close()` also drops the database. */
-  start(env?: Record<string, string>): Promise<TestNode>;
-}
-
-export const backends: Backend[] = [{ name: 'PGlite', start: (env = {}) => startNode(env) }];
-
-if (await needs('postgres')) {
-  backends.push({
-    name: 'PostgreSQL',
-    async start(env = {}) {
-      const database = await freshDatabase();
-      let t: TestNode;
-      try {
-        t = await startNode({ ...env, DATABASE_URL: database.url });
-      } catch (err) {
-        await database.drop();
-        throw err;
-      }
-      return {
-        ...t,
-        async close() {
-          await t.close();
-          await database.drop();
-        },
-      };
-    },
-  });
-}
+export const backends = await reachableBackends();
 
 /** What `app.inject()` resolves with, as far as these suites look at it. */
 export interface Answer {
