@@ -20,15 +20,27 @@ const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.author_id, m.content, m.crea
 /** The same columns prefixed m_, for the last message joined onto a conversation. */
 const LAST_MESSAGE_COLUMNS = MESSAGE_COLUMNS.replace(/m\.(\w+)/g, 'm.$1 AS m_$1');
 /**
+ * A conversation's newest message, read through messages(conversation_id, id): one index probe.
+ * Reads trust the messages table rather than conversations.last_message_id, so messages the main
+ * API (or anyone) inserts directly still count; the storing path keeps that column exact for
+ * prev_id under its row lock.
+ */
+const NEWEST = '(SELECT id, author_id, created_at FROM messages WHERE conversation_id = c.id ORDER BY id DESC LIMIT 1)';
+/** A conversation's latest activity: its newest message's time, or its creation. */
+const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
+/**
  * A page of the user's conversations, newest activity first. The page is picked before the join
- * to messages, so only `limit` last messages are read however many conversations the user has.
+ * to messages, so only `limit` last messages are read in full however many conversations the user
+ * has. Unread: the newest message is someone else's and past the user's seen mark.
  */
 function conversationsSql(condition: string): string {
   return `
     SELECT p.*, ${LAST_MESSAGE_COLUMNS} FROM (
-      SELECT c.id, c.created_at, c.last_message_id, coalesce(c.last_activity_at, c.created_at) AS activity_at,
-        c.last_message_id IS NOT NULL AND (uc.seen_message_id IS NULL OR uc.seen_message_id < c.last_message_id) AS unread
+      SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at,
+        lm.id IS NOT NULL AND lm.author_id <> uc.user_id
+          AND (uc.seen_message_id IS NULL OR uc.seen_message_id < lm.id) AS unread
       FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
+      LEFT JOIN LATERAL ${NEWEST} lm ON true
       WHERE uc.user_id = $1::bigint ${condition}
       ORDER BY activity_at DESC, c.id DESC LIMIT $2
     ) p
@@ -128,11 +140,11 @@ export class SqlStore implements Store {
       const values: unknown[] = [userId, opts.limit];
       if (opts.before !== undefined && 'conversationId' in opts.before) {
         // Keyset on (activity, id) so conversations with the same activity time are neither skipped nor repeated.
-        condition = `AND (coalesce(c.last_activity_at, c.created_at), c.id) <
-          (SELECT coalesce(b.last_activity_at, b.created_at), b.id FROM conversations b WHERE b.id = $3::bigint)`;
+        condition = `AND (${ACTIVITY}, c.id) <
+          (SELECT ${ACTIVITY}, c.id FROM conversations c LEFT JOIN LATERAL ${NEWEST} lm ON true WHERE c.id = $3::bigint)`;
         values.push(opts.before.conversationId);
       } else if (opts.before !== undefined) {
-        condition = 'AND coalesce(c.last_activity_at, c.created_at) < $3::timestamptz';
+        condition = `AND ${ACTIVITY} < $3::timestamptz`;
         values.push(opts.before.time);
       }
       const { rows } = await this.#db.query<Record_>(conversationsSql(condition), values);
@@ -154,9 +166,9 @@ export class SqlStore implements Store {
       // GREATEST: a seen mark never moves back, and ignores a null on either side.
       const { rows } = await this.#db.query<Record_>(
         `UPDATE users_conversations uc
-         SET seen = true, seen_message_id = GREATEST(uc.seen_message_id, c.last_message_id), seen_at = now()
-         FROM conversations c
-         WHERE c.id = uc.conversation_id AND uc.user_id = $1::bigint AND uc.conversation_id = $2::bigint
+         SET seen = true, seen_at = now(), seen_message_id = GREATEST(uc.seen_message_id,
+           (SELECT max(id) FROM messages WHERE conversation_id = $2::bigint))
+         WHERE uc.user_id = $1::bigint AND uc.conversation_id = $2::bigint
          RETURNING uc.seen_at`,
         [userId, conversationId],
       );
@@ -277,12 +289,15 @@ async function append(db: Queryable, input: AppendMessageInput): Promise<AppendR
   // c locks the conversation row (members only): under READ COMMITTED a writer that waited for the
   // lock reads the row as the previous writer committed it, so last_message_id is the exact
   // predecessor (prev_id) and the id drawn after the lock is larger than every committed one.
+  // The max(id) probe (statement snapshot) also counts messages inserted directly by the main API.
   // clock_timestamp(), not now(): taken after the lock, so times grow with ids in a conversation.
   // Members who had seen the conversation no longer have (the main API's boolean stays honest);
   // the author has seen their own message.
   const { rows } = await db.query<Record_>(
     `WITH c AS (
-       SELECT id, last_message_id, last_activity_at FROM conversations
+       SELECT id, last_activity_at,
+         GREATEST(last_message_id, (SELECT max(id) FROM messages WHERE conversation_id = $1::bigint)) AS last_message_id
+       FROM conversations
        WHERE id = $1::bigint
          AND EXISTS (SELECT 1 FROM users_conversations WHERE conversation_id = $1::bigint AND user_id = $2::bigint)
        FOR UPDATE

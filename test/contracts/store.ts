@@ -225,6 +225,27 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect((await store.conversation(members[0]!, c))?.lastMessage?.id).toBe(ordered.at(-1)?.id);
     });
 
+    it('counts messages the main API inserts directly, and never marks a user\'s own newest message unread', async () => {
+      const [a, b] = [await user(), await user()];
+      const c = await createGroup(db, [a, b]);
+      await send(c, a, 'through massenger');
+      const { rows } = await db.query<{ id: string }>(
+        'INSERT INTO messages (conversation_id, author_id, content, created_at, updated_at) VALUES ($1, $2, $3, now(), now()) RETURNING id',
+        [c, b, 'inserted by the main API'],
+      );
+      const forA = await store.conversation(a, c);
+      expect(forA?.lastMessage?.id).toBe(String(rows[0]!.id));
+      expect(forA?.lastMessage?.content).toBe('inserted by the main API');
+      expect(forA?.lastActivityAt).toEqual(forA?.lastMessage?.createdAt);
+      expect(forA?.unread).toBe(true);
+      expect((await store.conversation(b, c))?.unread).toBe(false);
+      await store.markSeen(a, c);
+      expect((await store.conversation(a, c))?.unread).toBe(false);
+      // The next stored message still chains after it, and the order of the two sources holds.
+      const next = await send(c, a, 'after');
+      expect(next.prevId).toBe(String(rows[0]!.id));
+    });
+
     it('sets last visit and answers ping', async () => {
       const [a, b] = [await user(), await user()];
       const c = await createGroup(db, [a, b]);
