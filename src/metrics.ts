@@ -25,8 +25,6 @@ export class Metrics {
   readonly errors: Counter<'code'>;
   /** Message store latency in seconds, by `operation` (e.g. `insertMessage`). */
   readonly storeSeconds: Histogram<'operation'>;
-  /** Envelopes this node published on the bus, by envelope `type`. */
-  readonly busPublishes: Counter<'type'>;
   /** Connections the server closed, by close `code` (4401, 4408, 4429, 1009, 1001). */
   readonly closes: Counter<'code'>;
 
@@ -63,12 +61,6 @@ export class Metrics {
       labelNames: ['operation'],
       // 0.5 ms (an embedded or local query) up to 1 s (a struggling database); slower lands in +Inf.
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers,
-    });
-    this.busPublishes = new Counter({
-      name: `${PREFIX}bus_publishes_total`,
-      help: 'Envelopes published on the bus, by type',
-      labelNames: ['type'],
       registers,
     });
     this.closes = new Counter({

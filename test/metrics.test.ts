@@ -20,7 +20,6 @@ describe('Metrics', () => {
     m.framesOut.inc({ method: 'MESSAGE_SENT' }, 4);
     m.errors.inc({ code: 'NOT_FOUND' });
     m.storeSeconds.observe({ operation: 'insertMessage' }, 0.003);
-    m.busPublishes.inc({ type: 'deliver' });
     m.closes.inc({ code: '4408' });
     const text = await m.text();
     expect(text).toMatch(/^massenger_online_users 2$/m);
@@ -30,7 +29,6 @@ describe('Metrics', () => {
     expect(text).toMatch(/^massenger_store_seconds_bucket\{le="0.0025",operation="insertMessage"\} 0$/m);
     expect(text).toMatch(/^massenger_store_seconds_bucket\{le="0.005",operation="insertMessage"\} 1$/m);
     expect(text).toMatch(/^massenger_store_seconds_count\{operation="insertMessage"\} 1$/m);
-    expect(text).toMatch(/^massenger_bus_publishes_total\{type="deliver"\} 1$/m);
     expect(text).toMatch(/^massenger_closes_total\{code="4408"\} 1$/m);
   });
 

@@ -105,17 +105,6 @@ export class SqlStore implements Store {
     });
   }
 
-  messagesBetween(conversationId: string, afterId: string, beforeId: string): Promise<MessageRow[]> {
-    return this.#run('messages_between', async () => {
-      if (!isId(conversationId)) return [];
-      const { rows } = await this.#db.query<Record_>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1::bigint AND m.id > $2::bigint AND m.id < $3::bigint ORDER BY m.id`,
-        [conversationId, afterId, beforeId],
-      );
-      return rows.map((r) => toMessage(r));
-    });
-  }
-
   messagesSince(userId: string, afterId: string, limit: number): Promise<MessageRow[]> {
     return this.#run('messages_since', async () => {
       // Per conversation through messages(conversation_id, id), at most `limit` each: the work follows

@@ -87,8 +87,6 @@ export interface Store {
   /** Messages with id < before (or the newest), up to limit, oldest first; hasMore when older ones exist. */
   messages(conversationId: string, opts: { before?: string; limit: number }): Promise<{ messages: MessageRow[]; hasMore: boolean }>;
 
-  /** Messages of a conversation with afterId < id < beforeId, oldest first (gap repair when ordering across nodes). */
-  messagesBetween(conversationId: string, afterId: string, beforeId: string): Promise<MessageRow[]>;
 
   /** Messages of all the user's conversations with id > afterId, oldest first, at most limit. */
   messagesSince(userId: string, afterId: string, limit: number): Promise<MessageRow[]>;

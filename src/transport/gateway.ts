@@ -51,10 +51,6 @@ export class Gateway {
     this.#heartbeat.unref();
   }
 
-  get connectionCount(): number {
-    return this.#connections.size;
-  }
-
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
@@ -78,7 +74,7 @@ export class Gateway {
     this.#metrics.connections.inc();
     // An unauthenticated connection holds this timer and little else (spec §2.4: 4401).
     const authDeadline = setTimeout(() => {
-      if (conn.userId !== null) return;
+      if (conn.state !== 'awaiting-auth') return;
       conn.sendError(new AppError('UNAUTHENTICATED', `no AUTHENTICATE within ${this.#opts.authTimeoutMs} ms`));
       conn.close(CLOSE_AUTH, 'authentication timeout');
     }, this.#opts.authTimeoutMs);
