@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Multi-process and database suites share 2 cores; keep parallelism modest so timings stay honest.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
