@@ -33,7 +33,7 @@ export interface TokenVerifier {
   verify(token: string): Promise<VerifiedToken>;
 }
 
-/** Seconds of clock skew tolerated between the main API and this node for `exp` and `nbf`. */
+/** Seconds of clock skew tolerated between the main API and this node for `nbf` (`exp` is exact). */
 const CLOCK_TOLERANCE_SECONDS = 5;
 /** Ids are PostgreSQL bigints (spec §4 schema): at most 2^63 - 1. */
 const MAX_ID = 2n ** 63n - 1n;
@@ -77,7 +77,11 @@ export async function createVerifier(config: Config, log?: { warn(msg: string): 
       if (userId === null) {
         throw new AppError('UNAUTHENTICATED', payload.sub === undefined ? 'token has no sub claim' : 'token sub is not a user id');
       }
-      return { userId, expiresAt: payload.exp === undefined ? null : payload.exp * 1000 };
+      const expiresAt = payload.exp === undefined ? null : payload.exp * 1000;
+      // The tolerance above is for `nbf` (a main API whose clock runs ahead); `exp` is exact, as
+      // the connection's sign-in ends exactly then (spec §2.3).
+      if (expiresAt !== null && expiresAt <= Date.now()) throw new AppError('UNAUTHENTICATED', 'token has expired');
+      return { userId, expiresAt };
     },
   };
 }

@@ -72,8 +72,9 @@ describe('RS256 verifier', () => {
     expect(await (await rs256()).verify(await sign({ sub: '1' }))).toEqual({ userId: '1', expiresAt: null });
   });
 
-  it('tolerates a few seconds of clock skew on exp', async () => {
-    await expect((await rs256()).verify(await sign({ sub: '1', exp: now() - 2 }))).resolves.toMatchObject({ userId: '1' });
+  it('holds exp exactly (a sign-in ends then), but tolerates a few seconds of clock skew on nbf', async () => {
+    await rejectsWith((await rs256()).verify(await sign({ sub: '1', exp: now() - 1 })), /expired/);
+    await expect((await rs256()).verify(await sign({ sub: '1', nbf: now() + 2 }))).resolves.toMatchObject({ userId: '1' });
   });
 
   it('rejects a token signed by another key', async () => {

@@ -44,7 +44,7 @@ export const statements: string[] = [
 
   // spec §2.3 idempotency: a clientMessageId is unique per author, whatever the conversation.
   `ALTER TABLE messages ADD COLUMN IF NOT EXISTS client_message_id text`,
-  // The previous message of the same conversation, so a node can detect and repair a gap.
+  // The previous message of the same conversation: the bus delivers across nodes in this chain.
   `ALTER TABLE messages ADD COLUMN IF NOT EXISTS prev_id bigint`,
   // Maintained by appendMessage under the conversation's row lock.
   `ALTER TABLE conversations ADD COLUMN IF NOT EXISTS last_message_id bigint`,
@@ -55,7 +55,7 @@ export const statements: string[] = [
 
   `CREATE UNIQUE INDEX IF NOT EXISTS messages_author_id_client_message_id_key
     ON messages (author_id, client_message_id) WHERE client_message_id IS NOT NULL`,
-  // Paging (conversation_id = $1 AND id < $2 ORDER BY id DESC) and gap repair are range scans here.
+  // Paging (conversation_id = $1 AND id < $2 ORDER BY id DESC) and the newest message are index scans here.
   `CREATE INDEX IF NOT EXISTS messages_conversation_id_id_idx ON messages (conversation_id, id)`,
   `CREATE INDEX IF NOT EXISTS users_conversations_user_id_conversation_id_idx ON users_conversations (user_id, conversation_id)`,
   `CREATE INDEX IF NOT EXISTS users_conversations_conversation_id_idx ON users_conversations (conversation_id)`,
