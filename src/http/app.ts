@@ -26,7 +26,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     // Spec §3: `/massenger` and `/Massenger` are the same.
-    routerOptions: { caseSensitive: false },
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
     // A gateway's HTTP side is mostly probes and scrapes: log errors, not every request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,

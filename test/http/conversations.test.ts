@@ -37,6 +37,13 @@ for (const backend of backends) {
     }
 
     describe('the list', () => {
+      it('answers /massenger/ like /massenger (a trailing slash is ignored)', async () => {
+        const a = await createUser(t.db, name('slash'));
+        const b = await createUser(t.db, name('slash'));
+        const c = await start(a, [b]);
+        expect(ids(success(await get(a, '/massenger/')).conversations)).toEqual([c]);
+      });
+
       it('lists only the caller\'s conversations, latest activity first, each a full Conversation', async () => {
         const alice = await createUser(t.db, name('alice'), 'https://img.example/alice.png');
         const bob = await createUser(t.db, name('bob'));
