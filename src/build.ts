@@ -99,13 +99,17 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       store,
       maxEntries: config.membersCacheSize,
       ttlMs: config.membersCacheTtlMs,
-      // publish() never rejects: without Redis it reaches this node only.
-      onStale: (conversationId) => void bus.publish({ type: 'invalidate', conversationId }),
     });
+    // Every node hears every membership change from the database itself, whoever made it.
+    const stopWatching = await store.watchMembers({
+      changed: (conversationId) => members.invalidate(conversationId),
+      reset: () => members.clear(),
+    });
+    closers.push(stopWatching);
     const roster = new Roster({ hub, presence, store, bus, log });
     const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, nodeId: config.nodeId });
     const directory = new Directory({ store, bus, presence });
-    bus.subscribe(createReceiver({ hub, members, nodeId: config.nodeId, log }));
+    bus.subscribe(createReceiver({ hub, nodeId: config.nodeId, log }));
 
     const checks = [{ name: 'database', ping: () => store.ping() }];
     if (redisClient !== null) checks.push({ name: 'redis', ping: () => bus.ping() });

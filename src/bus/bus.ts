@@ -33,8 +33,6 @@ export type BusEvent =
       text: string;
       origin: Origin | null;
     }
-  /** A conversation's membership changed: drop cached members. Goes to every node. */
-  | { type: 'invalidate'; conversationId: string }
   /**
    * A raw JSON text published by the main API on the Redis channel NOTIFICATIONS (spec §3).
    * Every node receives each one and delivers it to its own connections only; the core parses it.

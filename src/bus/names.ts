@@ -36,8 +36,6 @@ export interface RedisNames {
   readonly userNodesPattern: NamePattern;
   /** Pub/sub channel of one node: events for users it holds. */
   nodeChannel(nodeId: string): string;
-  /** Pub/sub channel every node subscribes to (membership invalidations). */
-  readonly broadcastChannel: string;
   /**
    * Id of the last message of the conversation published through the order gate. Hash-tagged
    * with the conversation id so `seq` and `pending` share a Redis Cluster slot.
@@ -61,7 +59,6 @@ export function redisNames(prefix = 'massenger'): RedisNames {
     alivePattern: { head: node, tail: ':alive' },
     userNodesPattern: { head: user, tail: ':nodes' },
     nodeChannel: (nodeId) => `${node}${nodeId}`,
-    broadcastChannel: `${prefix}:broadcast`,
     conversationSeq: (conversationId) => `${prefix}:conv:{${conversationId}}:seq`,
     conversationPending: (conversationId) => `${prefix}:conv:{${conversationId}}:pending`,
   };

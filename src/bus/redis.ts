@@ -1,8 +1,8 @@
 /**
  * The bus for many nodes over Redis pub/sub (style §10).
  *
- * ROUTING BY INTEREST. Each node subscribes to three channels: its own node channel
- * `<p>:node:<id>`, the broadcast channel (`invalidate` only) and the spec's `NOTIFICATIONS`.
+ * ROUTING BY INTEREST. Each node subscribes to two channels: its own node channel
+ * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
  * A `deliver` or `message` event goes to the node channels of the nodes that hold its users (read
  * from RedisPresence's user → nodes sets, one SUNION), once per node, this node included: local
  * delivery goes through Redis too, so there is one path and one order. Why per node:
@@ -72,7 +72,7 @@ export interface RedisBusOptions {
 }
 
 type Publishable = Exclude<BusEvent, { type: 'notification' }>;
-/** What travels on node and broadcast channels: the event plus the publishing node (for logs). */
+/** What travels on node channels: the event plus the publishing node (for logs). */
 type Envelope = Publishable & { node: string };
 
 const isString = (v: unknown): v is string => typeof v === 'string';
@@ -102,8 +102,6 @@ function decodeEnvelope(text: string): Publishable | null {
       const prevInFlight = e.prevInFlight === true;
       return { type: 'message', conversationId: e.conversationId, messageId: e.messageId, prevId: e.prevId, prevInFlight, userIds: e.userIds, text: e.text, origin };
     }
-    case 'invalidate':
-      return isString(e.conversationId) ? { type: 'invalidate', conversationId: e.conversationId } : null;
     default:
       return null;
   }
@@ -141,7 +139,7 @@ export class RedisBus implements Bus {
     this.#pub.on('ready', this.#onPubReady);
     this.#pub.on('error', this.#onPubError);
     const n = this.#names;
-    this.#subscribed = this.#sub.subscribe(n.nodeChannel(this.#nodeId), n.broadcastChannel, NOTIFICATIONS_CHANNEL).then(
+    this.#subscribed = this.#sub.subscribe(n.nodeChannel(this.#nodeId), NOTIFICATIONS_CHANNEL).then(
       () => undefined,
       (err: unknown) => this.#log.warn({ err }, 'bus: subscribe failed'),
     );
@@ -202,10 +200,6 @@ export class RedisBus implements Bus {
     if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
     // Encoded once; the frame inside stays the text the core encoded (style §7).
     const envelope = JSON.stringify({ node: this.#nodeId, ...event } satisfies Envelope);
-    if (event.type === 'invalidate') {
-      await this.#pub.publish(this.#names.broadcastChannel, envelope);
-      return;
-    }
     const channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
     if (event.type === 'message') return this.#gate(event, envelope, channels);
     if (channels.length === 0) return;

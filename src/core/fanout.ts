@@ -6,11 +6,10 @@
 import type { BusEvent } from '../bus/bus.js';
 import type { Hub } from './hub.js';
 import type { Log } from './log.js';
-import type { MembersCache } from './members.js';
 import { parseNotification } from './notifications.js';
 
-export function createReceiver(deps: { hub: Hub; members: MembersCache; nodeId: string; log: Log }): (event: BusEvent) => void {
-  const { hub, members, nodeId, log } = deps;
+export function createReceiver(deps: { hub: Hub; nodeId: string; log: Log }): (event: BusEvent) => void {
+  const { hub, nodeId, log } = deps;
   return (event) => {
     switch (event.type) {
       case 'deliver':
@@ -22,9 +21,6 @@ export function createReceiver(deps: { hub: Hub; members: MembersCache; nodeId: 
         hub.deliver(event.userIds, event.text, 'MESSAGE_SENT', except);
         return;
       }
-      case 'invalidate':
-        members.invalidate(event.conversationId);
-        return;
       case 'notification': {
         let body: unknown;
         try {

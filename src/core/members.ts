@@ -1,8 +1,9 @@
 /**
  * A bounded cache of conversation members, so sending a message does not ask the database who
- * the members are every time. Entries expire after a TTL (members may be changed by the main API
- * directly in a shared database) and are dropped on an `invalidate` bus event. Only non-empty
- * lists are cached: an unknown conversation may be created later under that id.
+ * the members are every time. An entry is dropped as soon as the database announces a change to
+ * that conversation's members (build() wires Store.watchMembers to `invalidate`, on every node,
+ * whoever made the change); the TTL is only a backstop. Only non-empty lists are cached: an
+ * unknown conversation may be created later under that id.
  */
 import type { Store } from '../store/store.js';
 
@@ -12,24 +13,12 @@ export class MembersCache {
   readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #onStale: (conversationId: string) => void;
 
-  /**
-   * @param opts.onStale called when a cached list turned out to miss a member (added in the
-   *   database behind our back); build() publishes an `invalidate` so every node re-reads too.
-   */
-  constructor(opts: {
-    store: Pick<Store, 'members'>;
-    maxEntries: number;
-    ttlMs: number;
-    now?: () => number;
-    onStale?: (conversationId: string) => void;
-  }) {
+  constructor(opts: { store: Pick<Store, 'members'>; maxEntries: number; ttlMs: number; now?: () => number }) {
     this.#store = opts.store;
     this.#maxEntries = opts.maxEntries;
     this.#ttlMs = opts.ttlMs;
     this.#now = opts.now ?? Date.now;
-    this.#onStale = opts.onStale ?? (() => {});
   }
 
   /** Members of a conversation, from cache when fresh. */
@@ -60,21 +49,22 @@ export class MembersCache {
 
   /**
    * Members when `userId` is one of them. A cached list without the user is re-read once, so a
-   * member just added elsewhere is not refused; still absent means NOT_FOUND for the caller.
+   * member added a moment ago (its change notification still on the way) is not refused; still
+   * absent means NOT_FOUND for the caller.
    */
   async ofMember(conversationId: string, userId: string): Promise<string[] | null> {
     let members = await this.get(conversationId);
-    if (!members.includes(userId)) {
-      members = await this.refresh(conversationId);
-      // Other nodes may hold the same stale list and would leave the new member out of their
-      // fan-out until the TTL; one node's discovery is everyone's (the issue: caches on every node).
-      if (members.includes(userId)) this.#onStale(conversationId);
-    }
+    if (!members.includes(userId)) members = await this.refresh(conversationId);
     return members.includes(userId) ? members : null;
   }
 
   invalidate(conversationId: string): void {
     this.#entries.delete(conversationId);
+  }
+
+  /** Drops everything: change notifications may have been missed. */
+  clear(): void {
+    this.#entries.clear();
   }
 
   get size(): number {

@@ -3,7 +3,8 @@
  * decimal strings (ids never lose precision) and timestamptz as Date.
  */
 import pg from 'pg';
-import type { Db } from './store.js';
+import { PgListener } from './pg-listener.js';
+import type { Db, NotificationListener } from './store.js';
 
 export interface PgDbOptions {
   connectionString: string;
@@ -19,8 +20,11 @@ export interface PgDbOptions {
 
 export class PgDb implements Db {
   #pool: pg.Pool;
+  readonly #options: PgDbOptions;
+  readonly #listeners = new Set<PgListener>();
 
   constructor(options: PgDbOptions) {
+    this.#options = options;
     this.#pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
@@ -63,7 +67,28 @@ export class PgDb implements Db {
     }
   }
 
+  async listen(channel: string, listener: NotificationListener): Promise<() => Promise<void>> {
+    const pgListener = new PgListener({
+      config: {
+        connectionString: this.#options.connectionString,
+        connectionTimeoutMillis: this.#options.connectionTimeoutMs ?? 5000,
+        keepAlive: true,
+      },
+      channel,
+      listener,
+      onError: (err) => this.#options.onError?.(err),
+    });
+    await pgListener.start();
+    this.#listeners.add(pgListener);
+    return async () => {
+      this.#listeners.delete(pgListener);
+      await pgListener.stop();
+    };
+  }
+
   async close(): Promise<void> {
+    await Promise.all([...this.#listeners].map((l) => l.stop()));
+    this.#listeners.clear();
     await this.#pool.end();
   }
 }

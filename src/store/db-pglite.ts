@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
-import type { Db } from './store.js';
+import type { Db, NotificationListener } from './store.js';
 
 export interface PgliteDbOptions {
   /** The database lives in `${dataDir}/db`, created if missing. Unset: in memory, gone on close. */
@@ -40,6 +40,14 @@ export class PgliteDb implements Db {
     return this.#pg.transaction((tx) =>
       fn({ query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await tx.query<Row>(text, values)).rows }) }),
     );
+  }
+
+  /** One process, one connection: no notification can be missed, so onGap is never called. */
+  async listen(channel: string, listener: NotificationListener): Promise<() => Promise<void>> {
+    const unlisten = await this.#pg.listen(channel, (payload) => listener.onNotify(payload));
+    return async () => {
+      if (!this.#pg.closed) await unlisten();
+    };
   }
 
   async close(): Promise<void> {

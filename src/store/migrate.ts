@@ -5,6 +5,7 @@
  */
 import type { Db } from './store.js';
 import * as base from './migrations/001_base.js';
+import * as membersNotify from './migrations/002_members_notify.js';
 
 interface Migration {
   version: number;
@@ -13,7 +14,10 @@ interface Migration {
 }
 
 /** In order; append only, never edit one that has shipped. */
-const migrations: Migration[] = [{ version: 1, ...base }];
+const migrations: Migration[] = [
+  { version: 1, ...base },
+  { version: 2, ...membersNotify },
+];
 
 /** 'mass' in ASCII: a fixed key every node agrees on, unlikely to collide with the main API's locks. */
 const LOCK_KEY = 1835103091;

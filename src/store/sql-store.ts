@@ -48,6 +48,9 @@ function conversationsSql(condition: string): string {
     ORDER BY p.activity_at DESC, p.id DESC`;
 }
 
+/** Where the users_conversations trigger (migration 002) announces membership changes. */
+const MEMBERS_CHANNEL = 'massenger_members';
+
 // Every id parameter below is cast to bigint: a main-API schema may use int4 columns, and an
 // uncast parameter would take the column's type and overflow on MAX_BIGINT or a large id.
 const MAX_BIGINT = 9223372036854775807n;
@@ -63,6 +66,12 @@ export class SqlStore implements Store {
 
   migrate(): Promise<void> {
     return this.#run('migrate', () => migrate(this.#db));
+  }
+
+  watchMembers(listener: { changed(conversationId: string): void; reset(): void }): Promise<() => Promise<void>> {
+    return this.#run('watch_members', () =>
+      this.#db.listen(MEMBERS_CHANNEL, { onNotify: (payload) => listener.changed(payload), onGap: () => listener.reset() }),
+    );
   }
 
   members(conversationId: string): Promise<string[]> {

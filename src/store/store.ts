@@ -8,11 +8,22 @@
  * so the core never sees a driver error.
  */
 
-/** Two-method database port; `db-pg.ts` and `db-pglite.ts` implement it. */
+export interface NotificationListener {
+  onNotify(payload: string): void;
+  onGap(): void;
+}
+
+/** Two-method database port (plus LISTEN); `db-pg.ts` and `db-pglite.ts` implement it. */
 export interface Db {
   query<Row = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: Row[] }>;
   /** Runs fn in one transaction on one connection; commits when fn resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Pick<Db, 'query'>) => Promise<T>): Promise<T>;
+  /**
+   * Delivers each NOTIFY payload sent on `channel` until the returned function is called. `onGap`
+   * is called when notifications may have been missed (the listening connection was lost and is
+   * back), so the caller can drop whatever it derived from them.
+   */
+  listen(channel: string, listener: NotificationListener): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -71,6 +82,13 @@ export interface AppendResult {
 export interface Store {
   /** Runs pending migrations under an advisory lock, so nodes starting together are safe. */
   migrate(): Promise<void>;
+
+  /**
+   * Calls `changed` with a conversation's id whenever its members change in the database, by
+   * massenger or by anyone sharing the database (a trigger NOTIFYs), and `reset` when changes may
+   * have been missed. Resolves with a function that stops watching.
+   */
+  watchMembers(listener: { changed(conversationId: string): void; reset(): void }): Promise<() => Promise<void>>;
 
   /** Member ids of a conversation, ordered; empty when it does not exist. */
   members(conversationId: string): Promise<string[]>;

@@ -36,7 +36,10 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const { rows } = await db.query<{ version: number; count: string }>(
         'SELECT version, count(*) AS count FROM massenger_migrations GROUP BY version ORDER BY version',
       );
-      expect(rows.map((r) => [Number(r.version), Number(r.count)])).toEqual([[1, 1]]);
+      expect(rows.map((r) => [Number(r.version), Number(r.count)])).toEqual([
+        [1, 1],
+        [2, 1],
+      ]);
     });
 
     it('stores a message and chains prevId to the previous one', async () => {
@@ -243,6 +246,25 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       // The next stored message still chains after it, and the order of the two sources holds.
       const next = await send(c, a, 'after');
       expect(next.prevId).toBe(String(rows[0]!.id));
+    });
+
+    it('announces membership changes, whoever makes them, and not the seen marks of every message', async () => {
+      const [a, b, c] = [await user(), await user(), await user()];
+      const changed: string[] = [];
+      const stop = await store.watchMembers({ changed: (id) => changed.push(id), reset: () => {} });
+      try {
+        const group = await store.createConversation([a, b]);
+        await expect.poll(() => changed).toContain(group);
+        changed.length = 0;
+        await send(group, a, 'seen marks change, members do not');
+        await store.markSeen(b, group);
+        await db.query('INSERT INTO users_conversations (user_id, conversation_id, seen) VALUES ($1, $2, false)', [c, group]);
+        await expect.poll(() => changed).toEqual([group]);
+        await db.query('DELETE FROM users_conversations WHERE user_id = $1 AND conversation_id = $2', [c, group]);
+        await expect.poll(() => changed).toEqual([group, group]);
+      } finally {
+        await stop();
+      }
     });
 
     it('sets last visit and answers ping', async () => {

@@ -81,6 +81,8 @@ describe('MembersCache', () => {
     db.set('c5', ['7']);
     await cache.get('c5');
     expect(cache.size).toBeLessThanOrEqual(2);
+    cache.clear();
+    expect(cache.size).toBe(0);
   });
 });
 

@@ -33,7 +33,7 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
       const db = new PgDb({ connectionString: database.url });
       const { rows } = await db.query<{ version: number }>('SELECT version FROM massenger_migrations');
       await db.close();
-      expect(rows.map((r) => r.version)).toEqual([1]);
+      expect(rows.map((r) => r.version).sort()).toEqual([1, 2]);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
       await database.drop();
@@ -121,6 +121,23 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
       await admin.query('ROLLBACK');
 
       expect((await store.appendMessage({ conversationId: c, authorId: a, content: 'after', clientMessageId: null })).created).toBe(true);
+      await store.close();
+    });
+
+    it('keeps hearing membership changes after its listening connection is killed, and says it may have missed some', async () => {
+      const store = new SqlStore(new PgDb({ connectionString: database.url, onError: (err) => poolErrors.push(err) }));
+      await store.migrate();
+      const [a, b] = [await createUser(admin, 'la'), await createUser(admin, 'lb')];
+      const changed: string[] = [];
+      let resets = 0;
+      const stop = await store.watchMembers({ changed: (id) => changed.push(id), reset: () => resets++ });
+      const first = await createGroup(admin, [a]);
+      await expect.poll(() => changed).toContain(first);
+      await terminateOthers();
+      await expect.poll(() => resets, { timeout: 5000 }).toBe(1);
+      const second = await createGroup(admin, [b]);
+      await expect.poll(() => changed).toContain(second);
+      await stop();
       await store.close();
     });
 
