@@ -60,7 +60,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
   const store = new SqlStore(db, { onQuery: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   const closeAll = async () => {
-    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn({ err }, 'close failed'));
+    for (const close of [...closers].reverse()) await close().catch((err: unknown) => log.warn({ err }, 'close failed'));
   };
 
   try {
@@ -138,21 +138,17 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
         shutdownTimeoutMs: config.shutdownTimeoutMs,
       },
     });
+    // Closed in reverse: sockets first (1001), then the work they started, then HTTP, bus, store.
+    closers.push(async () => {
+      await gateway.close();
+      await chat.idle();
+      await roster.idle();
+      await app.close();
+    });
     await app.ready();
 
     let closing: Promise<void> | null = null;
-    return {
-      app,
-      log,
-      close: () =>
-        (closing ??= (async () => {
-          await gateway.close();
-          await chat.idle();
-          await roster.idle();
-          await app.close();
-          await closeAll();
-        })()),
-    };
+    return { app, log, close: () => (closing ??= closeAll()) };
   } catch (err) {
     await closeAll();
     throw err;

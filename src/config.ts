@@ -39,7 +39,7 @@ export interface Config {
   /** Conversations whose member lists are cached, and for how long. */
   membersCacheSize: number;
   membersCacheTtlMs: number;
-  /** Time shutdown waits for work in flight before closing the database anyway. */
+  /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
   shutdownTimeoutMs: number;
   /** This node's id on the bus and in presence; unique per process. */
   nodeId: string;

@@ -33,7 +33,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await node.app.listen({ port: config.port, host: config.host });
+  try {
+    await node.app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // Leave nothing behind (the embedded database, this node's presence lease) before exiting.
+    await node.close();
+    throw err;
+  }
   log.info(
     { port: config.port, host: config.host, nodeId: config.nodeId, database: config.databaseUrl === null ? 'embedded' : 'postgres', redis: config.redisUrl !== null },
     'massenger is listening',

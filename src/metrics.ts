@@ -23,7 +23,7 @@ export class Metrics {
   readonly framesOut: Counter<'method'>;
   /** Errors answered, by spec §2.4 `code`, on WebSocket and HTTP alike. */
   readonly errors: Counter<'code'>;
-  /** Message store latency in seconds, by `operation` (e.g. `insertMessage`). */
+  /** Store latency in seconds, by `operation` (`append_message` is storing a message; also `conversations`, `messages`, ...). */
   readonly storeSeconds: Histogram<'operation'>;
   /** Connections the server closed, by close `code` (4401, 4408, 4429, 1009, 1001). */
   readonly closes: Counter<'code'>;
@@ -57,7 +57,7 @@ export class Metrics {
     });
     this.storeSeconds = new Histogram({
       name: `${PREFIX}store_seconds`,
-      help: 'Message store operation latency in seconds',
+      help: 'Store operation latency in seconds, by operation (append_message stores a message)',
       labelNames: ['operation'],
       // 0.5 ms (an embedded or local query) up to 1 s (a struggling database); slower lands in +Inf.
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],

@@ -32,6 +32,11 @@ export interface RedisNames {
   userNodes(userId: string): string;
   /** Short lock (SET NX PX) so one survivor reaps a dead node. */
   reapLock(nodeId: string): string;
+  /**
+   * Set of the node's users that a survivor reported offline when it reaped the node, kept (with
+   * a TTL) so the node, if it was only stalled, announces them again when it re-registers.
+   */
+  nodeLost(nodeId: string): string;
   readonly alivePattern: NamePattern;
   readonly userNodesPattern: NamePattern;
   /** Pub/sub channel of one node: events for users it holds. */
@@ -56,6 +61,7 @@ export function redisNames(prefix = 'massenger'): RedisNames {
     nodeUsers: (nodeId) => `${node}${nodeId}:users`,
     userNodes: (userId) => `${user}${userId}:nodes`,
     reapLock: (nodeId) => `${node}${nodeId}:reaping`,
+    nodeLost: (nodeId) => `${node}${nodeId}:lost`,
     alivePattern: { head: node, tail: ':alive' },
     userNodesPattern: { head: user, tail: ':nodes' },
     nodeChannel: (nodeId) => `${node}${nodeId}`,

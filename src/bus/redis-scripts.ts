@@ -31,6 +31,12 @@ function script(lua: string): Script {
  * Runs a script by its SHA, loading it on NOSCRIPT (a restarted Redis forgets scripts). Fails at
  * once when the client is not connected, so nothing waits in ioredis's offline queue even when a
  * caller's client has one.
+ *
+ * The EVAL after a NOSCRIPT is sent only when that reply arrives, so commands sent meanwhile on
+ * the connection run before it. That is harmless for scripts whose arguments stay true whenever
+ * they run (one user's ADD or REMOVE, which the core serializes per user and awaits; the order
+ * gate, which exists to sort out reordering). A script carrying a snapshot of local state must
+ * not run late: use {@link evalScript} for it.
  */
 export async function runScript(redis: Redis, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
   if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
@@ -42,18 +48,32 @@ export async function runScript(redis: Redis, s: Script, keys: string[], args: (
   }
 }
 
+/**
+ * Runs a script with plain EVAL: one command, so it runs exactly where it was sent among the
+ * connection's commands. For rare scripts that carry a snapshot (PRESENCE_REGISTER's list of held
+ * users), where a NOSCRIPT retry would let a newer ADD or REMOVE run first and then overwrite it.
+ * Simpler than loading every script on 'ready' before anything else is sent, which would need
+ * every user of the shared client to wait for it. Costs the script's bytes on each call.
+ */
+export async function evalScript(redis: Redis, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+  if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+  return redis.eval(s.lua, keys.length, ...keys, ...args);
+}
+
 // ---- presence -------------------------------------------------------------------------------
 // ARGV conventions: alive pattern head/tail, user-nodes pattern head/tail as noted per script.
 
 const IS_ALIVE = `local function alive(n, head, tail) return redis.call('EXISTS', head .. n .. tail) == 1 end\n`;
 
 /**
- * KEYS: nodeUsers(me), userNodes(user). ARGV: me, user, aliveHead, aliveTail.
+ * KEYS: nodeUsers(me), userNodes(user), nodeLost(me). ARGV: me, user, aliveHead, aliveTail.
  * Returns 1 when no other live node held the user. Drops dead nodes' stale entries for the user,
- * so their reaper does not report the user lost.
+ * so their reaper does not report the user lost. The caller announces the user, so a later
+ * PRESENCE_REGISTER must not report them found again.
  */
 export const PRESENCE_ADD = script(`${IS_ALIVE}
 redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[2])
 local held = 0
 for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if n ~= ARGV[1] then
@@ -108,12 +128,13 @@ end
 return out`);
 
 /**
- * KEYS: nodes, nodeUsers(dead), reapLock(dead), alive(dead).
- * ARGV: dead, lockMs, aliveHead, aliveTail, userNodesHead, userNodesTail.
+ * KEYS: nodes, nodeUsers(dead), reapLock(dead), alive(dead), nodeLost(dead).
+ * ARGV: dead, lockMs, aliveHead, aliveTail, userNodesHead, userNodesTail, lostTtlMs.
  * Removes a dead node's entries and returns the users no live node holds any more. A user is
  * reported only by the reap that removed its entry (SREM = 1), and its set is then deleted, so a
  * user held by two dead nodes is reported once. The lock keeps other survivors from scanning the
- * same node again while this one works.
+ * same node again while this one works. The reported users are also kept in nodeLost(dead): if
+ * the node was only stalled, PRESENCE_REGISTER finds them there and it announces them again.
  */
 export const PRESENCE_REAP = script(`${IS_ALIVE}
 if redis.call('EXISTS', KEYS[4]) == 1 then return {} end
@@ -126,21 +147,25 @@ for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     for _, n in ipairs(redis.call('SMEMBERS', key)) do
       if alive(n, ARGV[3], ARGV[4]) then held = true; break end
     end
-    if not held then redis.call('DEL', key); lost[#lost + 1] = u end
+    if not held then redis.call('DEL', key); redis.call('SADD', KEYS[5], u); lost[#lost + 1] = u end
   end
 end
+if #lost > 0 then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[1], ARGV[1])
 return lost`);
 
 /**
- * KEYS: nodes, nodeUsers(me), alive(me).
+ * KEYS: nodes, nodeUsers(me), alive(me), nodeLost(me).
  * ARGV: me, leaseMs, userNodesHead, userNodesTail, aliveHead, aliveTail, user...
  * Makes Redis match this node's local truth (at start, or after an outage): drops entries of users
- * it no longer holds, then (re)writes both directions for the users it holds. Returns the dropped
- * users no live node holds: they went offline unannounced (a previous incarnation of this NODE_ID
- * died and was restarted before its lease ran out, so no survivor reaps it; or they left while
- * Redis was unreachable). Their sets are deleted, as in PRESENCE_REAP, so they are reported once.
+ * it no longer holds, then (re)writes both directions for the users it holds. Returns {lost, found}.
+ * lost: the dropped users no live node holds: they went offline unannounced (a previous
+ * incarnation of this NODE_ID died and was restarted before its lease ran out, so no survivor
+ * reaps it; or they left while Redis was unreachable). Their sets are deleted, as in
+ * PRESENCE_REAP, so they are reported once. found: held users that a survivor reaped from this
+ * node (nodeLost: their friends heard USER_LEFT) and that no other live node holds, so nobody has
+ * announced them since. A Redis that lost its keys has no nodeLost, so it finds nobody.
  */
 export const PRESENCE_REGISTER = script(`${IS_ALIVE}
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
@@ -159,18 +184,28 @@ for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   end
 end
 redis.call('DEL', KEYS[2])
+local found = {}
 for i = 7, #ARGV do
+  local key = ARGV[3] .. ARGV[i] .. ARGV[4]
+  if redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 1 then
+    local held = false
+    for _, n in ipairs(redis.call('SMEMBERS', key)) do
+      if n ~= ARGV[1] and alive(n, ARGV[5], ARGV[6]) then held = true; break end
+    end
+    if not held then found[#found + 1] = ARGV[i] end
+  end
   redis.call('SADD', KEYS[2], ARGV[i])
-  redis.call('SADD', ARGV[3] .. ARGV[i] .. ARGV[4], ARGV[1])
+  redis.call('SADD', key, ARGV[1])
 end
-return lost`);
+redis.call('DEL', KEYS[4])
+return { lost, found }`);
 
-/** KEYS: nodes, nodeUsers(me), alive(me). ARGV: me, userNodesHead, userNodesTail. A graceful leave. */
+/** KEYS: nodes, nodeUsers(me), alive(me), nodeLost(me). ARGV: me, userNodesHead, userNodesTail. A graceful leave. */
 export const PRESENCE_LEAVE = script(`
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('SREM', ARGV[2] .. u .. ARGV[3], ARGV[1])
 end
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('SREM', KEYS[1], ARGV[1])
 return 1`);
 

@@ -5,13 +5,10 @@
  * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
  * A `deliver` or `message` event goes to the node channels of the nodes that hold its users (read
  * from RedisPresence's user → nodes sets, one SUNION), once per node, this node included: local
- * delivery goes through Redis too, so there is one path and one order. Why per node:
- * - broadcast to all nodes makes every node receive and parse all traffic, N times the bytes for
- *   N nodes, mostly for users it does not hold;
- * - a channel per user makes subscriptions O(users) (SUBSCRIBE/UNSUBSCRIBE on every connect and
- *   disconnect, and a PUBLISH per member);
- * - a channel per node keeps subscriptions O(nodes) and fixed, and a node receives only traffic
- *   for users it holds. The price is one SUNION before each publish.
+ * delivery goes through Redis too, so there is one path and one order. Why per node: broadcast
+ * makes every node parse all traffic (N times the bytes for N nodes); a channel per user makes
+ * subscriptions O(users) (SUBSCRIBE on every connect, a PUBLISH per member); a channel per node
+ * keeps them O(nodes) and fixed, and a node gets only traffic for its users, for one SUNION.
  *
  * ORDER ACROSS NODES (spec §2.3: messages reach every member in stored order). Two nodes may store
  * messages 10 and 11 of one conversation (prevId chain 9 → 10 → 11, assigned by the database under
@@ -29,19 +26,32 @@
  * lastMessageId recovery. When seq is missing (first use, idle expiry, Redis restart) a message is
  * parked all the same if its predecessor was stored moments before it (`prevInFlight`): that
  * predecessor may still be on its way from another node. Target channels are computed client-side and
- * passed in ARGV, so the script's KEYS stay within one slot.
+ * passed in ARGV, so the script's KEYS stay within one slot. Known limit: a message parked by a
+ * node that dies before its force timer (or whose force fails) stays parked until a later message
+ * of the conversation is forced (GATE_FORCE releases older parked ones first) or the idle TTL
+ * ends; it is stored, so clients get it through FETCH_MESSAGES and lastMessageId.
  *
- * Redis down: publish delivers to this node's handler directly (its own clients still get the
- * message, which is already stored) and resolves; one log line per outage. Malformed envelopes
- * are logged and dropped.
+ * SUBSCRIBER DOWN. The order above holds while this node's subscriber is subscribed. It counts as
+ * subscribed only once Redis confirmed the SUBSCRIBE of both channels on the current connection
+ * (after each reconnect too), and stops counting at 'close'/'reconnecting'/'end'. While it is not,
+ * a publish hands this node's share to the local handler at once, before any await (so this
+ * node's clients, the sender's ack included, get events in this node's publish order; events from
+ * other nodes cannot reach them meanwhile) and leaves this node's channel out of the targets.
  *
- * Ownership: `pub` belongs to the caller (main.ts shares one client with RedisPresence and quits
- * it after both are closed); the subscriber connection is duplicated from it here and quit by
+ * PUBLISHER DOWN. Publish delivers to this node's handler directly (its own clients still get the
+ * message, which is already stored) and resolves; one log line per outage and connection.
+ * Ambiguous failures (a command timeout after the gate script ran, a connection lost between
+ * sending and the reply) also deliver locally, so this node may hand an event over twice; the
+ * core drops a MESSAGE_SENT it has already delivered (by message id). A pipeline whose PUBLISH to
+ * this node's channel succeeded does not fall back. Malformed envelopes are logged and dropped.
+ *
+ * Ownership: `pub` belongs to the caller (build.ts shares one client with RedisPresence and quits
+ * it after both are closed); the subscriber connection is duplicated from it here and closed by
  * close().
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import type { ServerMethod } from '../protocol/frames.js';
 import type { Bus, BusEvent } from './bus.js';
+import { decodeEnvelope, encodeEnvelope, type Publishable } from './envelope.js';
 import { NOTIFICATIONS_CHANNEL, redisNames, type RedisNames } from './names.js';
 import { GATE_FORCE, GATE_PUBLISH, type Log, runScript, silentLog } from './redis-scripts.js';
 
@@ -71,40 +81,10 @@ export interface RedisBusOptions {
   log?: Log;
 }
 
-type Publishable = Exclude<BusEvent, { type: 'notification' }>;
-/** What travels on node channels: the event plus the publishing node (for logs). */
-type Envelope = Publishable & { node: string };
-
-const isString = (v: unknown): v is string => typeof v === 'string';
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
-
-/** Parses and checks an envelope; null when malformed. Never throws. */
-function decodeEnvelope(text: string): Publishable | null {
-  let e: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
-    e = parsed as Record<string, unknown>;
-  } catch {
-    return null;
-  }
-  switch (e.type) {
-    case 'deliver':
-      // `method` only steers the receiver (TYPING may be dropped under backpressure); text is opaque.
-      if (!isStrings(e.userIds) || !isString(e.text) || !isString(e.method)) return null;
-      return { type: 'deliver', userIds: e.userIds, text: e.text, method: e.method as ServerMethod };
-    case 'message': {
-      const o = e.origin as Record<string, unknown> | null | undefined;
-      const originOk = o === null || (typeof o === 'object' && isString(o.nodeId) && isString(o.connectionId) && isString(o.text));
-      if (!isString(e.conversationId) || !isString(e.messageId) || !(e.prevId === null || isString(e.prevId))) return null;
-      if (!isStrings(e.userIds) || !isString(e.text) || !originOk) return null;
-      const origin = o === null ? null : { nodeId: o.nodeId as string, connectionId: o.connectionId as string, text: o.text as string };
-      const prevInFlight = e.prevInFlight === true;
-      return { type: 'message', conversationId: e.conversationId, messageId: e.messageId, prevId: e.prevId, prevInFlight, userIds: e.userIds, text: e.text, origin };
-    }
-    default:
-      return null;
-  }
+/** What #route learned: whether this node's share must be handed over here, and a partial failure to log. */
+interface Routed {
+  here: boolean;
+  err?: unknown;
 }
 
 export class RedisBus implements Bus {
@@ -112,45 +92,60 @@ export class RedisBus implements Bus {
   readonly #sub: Redis;
   readonly #nodeId: string;
   readonly #names: RedisNames;
+  readonly #ownChannel: string;
   readonly #orderWaitMs: number;
   readonly #orderIdleTtlMs: number;
   readonly #log: Log;
   #handler: ((event: BusEvent) => void) | null = null;
   /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its args. */
   readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
-  readonly #subscribed: Promise<void>;
-  #down = false;
+  readonly #firstSubscribed: Promise<void>;
+  #onFirstSubscribed!: () => void;
+  /** Redis confirmed both subscriptions on the sub connection as it is now. */
+  #subscribed = false;
+  #subError: unknown = null;
+  /** An outage of that connection was logged; its end logs "back". */
+  #pubDown = false;
+  #subDown = false;
   #closed = false;
 
-  readonly #onPubReady = () => this.#recovered();
-  readonly #onPubError = (err: Error) => this.#fault(err);
+  readonly #onPubReady = () => this.#pubRecovered();
+  readonly #onPubError = (err: Error) => this.#pubFault(err);
 
   constructor(options: RedisBusOptions) {
     this.#pub = options.pub;
     this.#nodeId = options.nodeId;
     this.#names = redisNames(options.prefix);
+    this.#ownChannel = this.#names.nodeChannel(this.#nodeId);
     this.#orderWaitMs = options.orderWaitMs ?? 500;
     this.#orderIdleTtlMs = options.orderIdleTtlMs ?? 3_600_000;
     this.#log = options.log ?? silentLog;
-    // The subscriber queues its SUBSCRIBE until connected; ioredis re-subscribes after reconnects.
-    this.#sub = this.#pub.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
-    this.#sub.on('error', (err) => this.#fault(err));
+    this.#firstSubscribed = new Promise((resolve) => (this.#onFirstSubscribed = resolve));
+    // ioredis's autoResubscribe writes SUBSCRIBE from its ready handler but emits no event when
+    // Redis confirms it ('ready' comes before the reply). So this bus subscribes itself on every
+    // 'ready' and counts as subscribed when that command resolves. Nothing queues offline, so
+    // close() never waits behind a SUBSCRIBE for a Redis that is not there.
+    this.#sub = this.#pub.duplicate({
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+      autoResubscribe: false,
+      lazyConnect: false,
+    });
+    this.#sub.on('ready', () => void this.#subscribe());
+    for (const event of ['close', 'reconnecting', 'end']) this.#sub.on(event, () => this.#subLost());
+    this.#sub.on('error', (err: Error) => (this.#subError = err));
     this.#sub.on('message', (channel: string, text: string) => this.#receive(channel, text));
     this.#pub.on('ready', this.#onPubReady);
     this.#pub.on('error', this.#onPubError);
-    const n = this.#names;
-    this.#subscribed = this.#sub.subscribe(n.nodeChannel(this.#nodeId), NOTIFICATIONS_CHANNEL).then(
-      () => undefined,
-      (err: unknown) => this.#log.warn({ err }, 'bus: subscribe failed'),
-    );
   }
 
   /**
-   * Resolves once Redis confirmed this node's subscriptions (made by the constructor); waits while
-   * Redis is down. Optional, but events published before it resolves may miss this node.
+   * Resolves once Redis confirmed this node's subscriptions; waits while Redis is down. Optional:
+   * until then publishes deliver this node's share locally, and events from other nodes miss it.
    */
   start(): Promise<void> {
-    return this.#subscribed;
+    return this.#firstSubscribed;
   }
 
   subscribe(handler: (event: BusEvent) => void): void {
@@ -160,13 +155,24 @@ export class RedisBus implements Bus {
   /** Never rejects: without Redis the event goes to this node's handler only. */
   async publish(event: Publishable): Promise<void> {
     if (this.#closed) return;
-    try {
-      await this.#route(event);
-      this.#recovered();
-    } catch (err) {
-      this.#fault(err);
+    // Not subscribed: Redis would drop this node's share, so it is handed over now (see header).
+    const direct = !this.#subscribed;
+    if (direct) {
+      this.#subFault();
       this.#deliver(event);
     }
+    let here: boolean;
+    try {
+      const routed = await this.#route(event, direct);
+      if (routed.err === undefined) this.#pubRecovered();
+      else this.#pubFault(routed.err);
+      here = routed.here;
+    } catch (err) {
+      // Nothing sent, or (timeout, lost connection) perhaps everything: deliver here (see header).
+      this.#pubFault(err);
+      here = true;
+    }
+    if (here && !direct) this.#deliver(event);
   }
 
   /** Rejects when Redis does not answer within 1 s; for /readyz. */
@@ -182,7 +188,7 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** Releases this node's parked messages now, quits the subscriber; leaves `pub` to its owner. */
+  /** Releases this node's parked messages now, drops the subscriber; leaves `pub` to its owner. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -193,21 +199,56 @@ export class RedisBus implements Bus {
     this.#handler = null;
     this.#pub.off('ready', this.#onPubReady);
     this.#pub.off('error', this.#onPubError);
-    await this.#sub.quit().catch(() => this.#sub.disconnect());
+    // Not quit(): with Redis unreachable it would wait for a reconnect that never comes. A
+    // subscriber has nothing to flush, so dropping the socket loses nothing.
+    this.#sub.disconnect();
   }
 
-  async #route(event: Publishable): Promise<void> {
+  async #subscribe(): Promise<void> {
+    try {
+      await this.#sub.subscribe(this.#ownChannel, NOTIFICATIONS_CHANNEL);
+    } catch (err) {
+      // The connection went away meanwhile; the next 'ready' subscribes again.
+      if (!this.#closed) this.#log.warn({ err, nodeId: this.#nodeId }, 'bus: subscribe failed');
+      return;
+    }
+    // status is set before 'close' is emitted: a reply from a connection that is gone does not count.
+    if (this.#closed || this.#sub.status !== 'ready') return;
+    this.#subscribed = true;
+    this.#subError = null;
+    this.#onFirstSubscribed();
+    if (this.#subDown) this.#log.info({ nodeId: this.#nodeId }, 'bus: subscribed again, events reach this node through redis');
+    this.#subDown = false;
+  }
+
+  #subLost(): void {
+    this.#subscribed = false;
+    if (!this.#closed) this.#subFault();
+  }
+
+  async #route(event: Publishable, direct: boolean): Promise<Routed> {
     if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
     // Encoded once; the frame inside stays the text the core encoded (style §7).
-    const envelope = JSON.stringify({ node: this.#nodeId, ...event } satisfies Envelope);
-    const channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
-    if (event.type === 'message') return this.#gate(event, envelope, channels);
-    if (channels.length === 0) return;
+    const envelope = encodeEnvelope(this.#nodeId, event);
+    let channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
+    if (direct) channels = channels.filter((c) => c !== this.#ownChannel);
+    if (event.type === 'message') {
+      await this.#gate(event, envelope, channels, direct);
+      // The subscriber dropped while the gate ran: whether it got the message is unknown (header).
+      return { here: !direct && !this.#subscribed };
+    }
+    if (channels.length === 0) return { here: false };
     const batch = this.#pub.pipeline();
     for (const channel of channels) batch.publish(channel, envelope);
-    const results = await batch.exec();
-    const failed = results?.find(([err]) => err !== null);
-    if (failed) throw failed[0];
+    const results = (await batch.exec()) ?? [];
+    const routed: Routed = { here: false };
+    channels.forEach((channel, i) => {
+      const [err, receivers] = results[i] ?? [new Error('no reply'), null];
+      if (err) routed.err ??= err;
+      // Only this node's own PUBLISH decides: 0 receivers means the subscriber is gone already.
+      if (channel === this.#ownChannel && (err || receivers === 0)) routed.here = true;
+    });
+    return routed;
   }
 
   /** Node channels of the nodes holding any of the users, plus the sender's node. */
@@ -219,7 +260,7 @@ export class RedisBus implements Bus {
     return nodeIds.map((id) => n.nodeChannel(id));
   }
 
-  async #gate(event: Extract<Publishable, { type: 'message' }>, envelope: string, channels: string[]): Promise<void> {
+  async #gate(event: Extract<Publishable, { type: 'message' }>, envelope: string, channels: string[], direct: boolean): Promise<void> {
     const n = this.#names;
     const keys = [n.conversationSeq(event.conversationId), n.conversationPending(event.conversationId)];
     const prevId = event.prevId ?? '';
@@ -235,9 +276,10 @@ export class RedisBus implements Bus {
           this.#log.warn({ conversationId: event.conversationId, messageId: event.messageId, prevId }, 'bus: predecessor never published, released anyway');
         }
       } catch (err) {
-        // Redis is down: the parked copy stays until its TTL; this node's own clients still get it.
-        this.#fault(err);
-        this.#deliver(event);
+        // Redis is down (or timed out after releasing it: a duplicate the core drops): the parked
+        // copy stays until a later force or its TTL; this node's own clients get it now.
+        this.#pubFault(err);
+        if (!direct) this.#deliver(event);
       }
     };
     this.#parked.set(key, { timer: setTimeout(() => void force(), this.#orderWaitMs), force });
@@ -266,16 +308,23 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** Ends an outage: pub is 'ready' again, or a publish went through (a timeout need not reconnect). */
-  #recovered(): void {
-    if (this.#down) this.#log.info({ nodeId: this.#nodeId }, 'bus: redis is back');
-    this.#down = false;
+  /** Ends a publisher outage: pub is 'ready' again, or a publish went through (a timeout need not reconnect). */
+  #pubRecovered(): void {
+    if (this.#pubDown) this.#log.info({ nodeId: this.#nodeId }, 'bus: redis is back for publishing');
+    this.#pubDown = false;
   }
 
-  /** Logs once per outage. */
-  #fault(err: unknown): void {
-    if (this.#down) return;
-    this.#down = true;
-    this.#log.warn({ err, nodeId: this.#nodeId }, 'bus: redis unavailable, delivering locally only');
+  /** Logs once per publisher outage. */
+  #pubFault(err: unknown): void {
+    if (this.#pubDown || this.#closed) return;
+    this.#pubDown = true;
+    this.#log.warn({ err, nodeId: this.#nodeId }, 'bus: redis unavailable for publishing, delivering locally only');
+  }
+
+  /** Logs once per subscriber outage (a confirmed SUBSCRIBE ends it). */
+  #subFault(): void {
+    if (this.#subDown || this.#closed) return;
+    this.#subDown = true;
+    this.#log.warn({ err: this.#subError, nodeId: this.#nodeId }, "bus: not subscribed, handing this node's events to it directly");
   }
 }

@@ -87,13 +87,14 @@ export class Chat {
     }
     const first = client.userId === null;
     client.signIn(userId, expiresAt);
-    if (first) {
-      // Attach before reading, so nothing sent meanwhile is missed; hold it so INIT comes first.
-      client.hold();
-      this.#d.roster.connect(userId, client);
-    }
     let init: string;
     try {
+      if (first) {
+        // Attached and routed here before reading, so nothing stored meanwhile is missed (it may
+        // come twice: in INIT and live, never not at all); held, so INIT comes first.
+        client.hold();
+        await this.#d.roster.connect(userId, client);
+      }
       init = encode(await this.#init(userId, data.lastMessageId));
     } catch (err) {
       if (first) {

@@ -8,14 +8,28 @@ import type { Hub } from './hub.js';
 import type { Log } from './log.js';
 import { parseNotification } from './notifications.js';
 
+/**
+ * Message ids delivered lately, remembered so a message the bus hands over twice (a Redis command
+ * that timed out after it had acted, then the local fallback) reaches each connection once.
+ */
+const RECENT_MESSAGES = 10_000;
+
 export function createReceiver(deps: { hub: Hub; nodeId: string; log: Log }): (event: BusEvent) => void {
   const { hub, nodeId, log } = deps;
+  const recent = new Set<string>();
   return (event) => {
     switch (event.type) {
       case 'deliver':
         hub.deliver(event.userIds, event.text, event.method);
         return;
       case 'message': {
+        if (recent.has(event.messageId)) {
+          log.debug({ messageId: event.messageId }, 'dropped a message delivered before');
+          return;
+        }
+        recent.add(event.messageId);
+        // A Set iterates in insertion order: the first entry is the oldest.
+        if (recent.size > RECENT_MESSAGES) recent.delete(recent.values().next().value as string);
         const origin = event.origin;
         const except = origin !== null && origin.nodeId === nodeId ? { peerId: origin.connectionId, text: origin.text } : undefined;
         hub.deliver(event.userIds, event.text, 'MESSAGE_SENT', except);

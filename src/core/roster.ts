@@ -38,17 +38,34 @@ export class Roster {
     this.#presence.onLost((userIds) => {
       for (const userId of userIds) void this.#transitions.run(userId, () => this.#wentOffline(userId));
     });
+    this.#presence.onFound((userIds) => {
+      for (const userId of userIds) void this.#transitions.run(userId, () => this.#announceJoined(userId));
+    });
   }
 
-  /** Registers an authenticated connection; the user's friends hear of it if they were offline everywhere. */
-  connect(userId: string, peer: Peer): void {
-    if (!this.#hub.attach(userId, peer)) return;
+  /**
+   * Registers an authenticated connection; the user's friends hear of it if they were offline
+   * everywhere. Resolves once Presence knows this node holds the user: from then on every node
+   * routes the user's events here (the bus routes by presence), so a reader that starts after it
+   * misses nothing. Friends are told in the background.
+   */
+  connect(userId: string, peer: Peer): Promise<void> {
+    if (!this.#hub.attach(userId, peer)) return this.#transitions.run(userId, async () => {});
+    let registered!: () => void;
+    const ready = new Promise<void>((resolve) => (registered = resolve));
     void this.#transitions.run(userId, async () => {
-      // Checked inside the queue: the connection may already have closed again.
-      if (!this.#hub.holds(userId) || this.#registered.has(userId)) return;
-      this.#registered.add(userId);
-      if (await this.#presence.add(userId)) await this.#announceJoined(userId);
+      try {
+        // Checked inside the queue: the connection may already have closed again.
+        if (!this.#hub.holds(userId) || this.#registered.has(userId)) return;
+        this.#registered.add(userId);
+        const cameOnline = await this.#presence.add(userId);
+        registered();
+        if (cameOnline) await this.#announceJoined(userId);
+      } finally {
+        registered();
+      }
     });
+    return ready;
   }
 
   /** Forgets a closed connection; after the user's last one anywhere, friends hear USER_LEFT. */
@@ -90,8 +107,9 @@ export class Roster {
     try {
       await this.#store.setLastVisit(userId, new Date());
       const friends = await this.#store.friends(userId);
-      const online = await this.#presence.online(friends.map((f) => f.userId));
-      if (online.size === 0) return;
+      const online = await this.#presence.online([userId, ...friends.map((f) => f.userId)]);
+      // Back on another node meanwhile: its USER_JOINED may already be out, and must stay the last word.
+      if (online.has(userId) || online.size === 0) return;
       await this.#bus.publish({
         type: 'deliver',
         userIds: [...online],

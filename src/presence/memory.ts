@@ -26,6 +26,8 @@ export class MemoryPresence implements Presence {
 
   onLost(_listener: (userIds: string[]) => void): void {}
 
+  onFound(_listener: (userIds: string[]) => void): void {}
+
   async close(): Promise<void> {
     this.#online.clear();
   }

@@ -16,5 +16,11 @@ export interface Presence {
    * node's own users), so the core can tell their friends. The memory variant never calls it.
    */
   onLost(listener: (userIds: string[]) => void): void;
+  /**
+   * Called with users of this node that the cluster had counted offline (this node's lease lapsed
+   * and a survivor reaped it while they stayed connected) and that are online again now, so the
+   * core can tell their friends once more. The memory variant never calls it.
+   */
+  onFound(listener: (userIds: string[]) => void): void;
   close(): Promise<void>;
 }

@@ -5,12 +5,18 @@
  * lease holds them, so a node killed with kill -9 stops counting as soon as its lease lapses,
  * without anyone's help. Survivors then reap it on their heartbeat and report the users that went
  * offline through `onLost`: a dead node's users are offline for friends within
- * `leaseTtlMs + heartbeatMs` (13 s with the defaults).
+ * `leaseTtlMs + heartbeatMs` (5 s with the defaults: spec §2.3 asks USER_LEFT within 5 s; the
+ * lease is 4 heartbeats, so a node survives 3 missed or slow ones).
+ *
+ * A node that stalls past its lease (a long GC pause, a frozen VM) is reaped like a dead one while
+ * its users stay connected. The reaper records whom it reported lost; when the stalled node's
+ * heartbeat finds its lease gone and re-registers, those of them no other node holds are reported
+ * through `onFound`, so the core announces them again.
  *
  * Redis faults: this node's own users are kept in a local Set, which is the truth for this node.
  * While Redis is unreachable every method answers from it and resolves (see each method); when
  * ioredis is 'ready' again the node re-registers itself and its users, since a restarted Redis
- * may have lost everything.
+ * may have lost everything (nobody heard USER_LEFT for them then, so nobody is reported found).
  */
 import type { Redis } from 'ioredis';
 import type { Presence } from './presence.js';
@@ -24,6 +30,7 @@ import {
   PRESENCE_REAP,
   PRESENCE_REGISTER,
   PRESENCE_REMOVE,
+  evalScript,
   runScript,
   silentLog,
 } from '../bus/redis-scripts.js';
@@ -38,9 +45,12 @@ export interface RedisPresenceOptions {
   nodeId: string;
   /** Key prefix. Default `massenger`. */
   prefix?: string;
-  /** Lease of this node's alive key, in ms. Default 10000. */
+  /**
+   * Lease of this node's alive key, in ms. Default 4000. A dead node's users go offline for their
+   * friends within `leaseTtlMs + heartbeatMs` (spec §2.3: 5 s).
+   */
   leaseTtlMs?: number;
-  /** Heartbeat interval (lease refresh and reaping), in ms. Default 3000; keep it well under the lease. */
+  /** Heartbeat interval (lease refresh and reaping), in ms. Default 1000; keep it well under the lease. */
   heartbeatMs?: number;
   /** Default: silent. */
   log?: Log;
@@ -48,6 +58,8 @@ export interface RedisPresenceOptions {
 
 /** Lock a survivor takes before reaping a dead node, in ms. */
 const REAP_LOCK_MS = 5000;
+/** How long a reaped node's lost users are remembered for its return (a stall, not a death), in ms. */
+const LOST_TTL_MS = 24 * 3_600_000;
 
 export class RedisPresence implements Presence {
   readonly #redis: Redis;
@@ -61,6 +73,9 @@ export class RedisPresence implements Presence {
   readonly #lostListeners: ((userIds: string[]) => void)[] = [];
   /** Users found lost before anyone listened (the registration in start()). */
   readonly #pendingLost: string[] = [];
+  readonly #foundListeners: ((userIds: string[]) => void)[] = [];
+  /** Users found again before anyone listened. */
+  readonly #pendingFound: string[] = [];
   #timer: NodeJS.Timeout | null = null;
   #beating = false;
   #down = false;
@@ -73,8 +88,8 @@ export class RedisPresence implements Presence {
     this.#redis = options.redis;
     this.#nodeId = options.nodeId;
     this.#names = redisNames(options.prefix);
-    this.#leaseTtlMs = options.leaseTtlMs ?? 10_000;
-    this.#heartbeatMs = options.heartbeatMs ?? 3000;
+    this.#leaseTtlMs = options.leaseTtlMs ?? 4000;
+    this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#log = options.log ?? silentLog;
     this.#redis.on('ready', this.#onReady);
     this.#redis.on('error', this.#onError);
@@ -94,7 +109,8 @@ export class RedisPresence implements Presence {
     this.#held.add(userId);
     const n = this.#names;
     try {
-      const first = await runScript(this.#redis, PRESENCE_ADD, [n.nodeUsers(this.#nodeId), n.userNodes(userId)], [
+      const keys = [n.nodeUsers(this.#nodeId), n.userNodes(userId), n.nodeLost(this.#nodeId)];
+      const first = await runScript(this.#redis, PRESENCE_ADD, keys, [
         this.#nodeId,
         userId,
         n.alivePattern.head,
@@ -152,6 +168,12 @@ export class RedisPresence implements Presence {
     if (pending.length > 0) this.#reportLost(pending);
   }
 
+  onFound(listener: (userIds: string[]) => void): void {
+    this.#foundListeners.push(listener);
+    const pending = this.#pendingFound.splice(0);
+    if (pending.length > 0) this.#report(this.#foundListeners, pending, 'onFound');
+  }
+
   /**
    * Stops the heartbeat and removes this node's entries (the core removes each user first, so
    * their friends are told; whatever is left goes too). Does not quit the client it was given.
@@ -164,7 +186,7 @@ export class RedisPresence implements Presence {
     this.#redis.off('ready', this.#onReady);
     const n = this.#names;
     try {
-      await runScript(this.#redis, PRESENCE_LEAVE, [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId)], [
+      await runScript(this.#redis, PRESENCE_LEAVE, [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId), n.nodeLost(this.#nodeId)], [
         this.#nodeId,
         n.userNodesPattern.head,
         n.userNodesPattern.tail,
@@ -182,16 +204,22 @@ export class RedisPresence implements Presence {
     if (this.#closed) return;
     const n = this.#names;
     try {
-      const lost = (await runScript(
+      // Plain EVAL: the snapshot of #held must run where it was sent, never after a newer ADD or REMOVE.
+      const [lost, found] = (await evalScript(
         this.#redis,
         PRESENCE_REGISTER,
-        [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId)],
+        [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId), n.nodeLost(this.#nodeId)],
         [this.#nodeId, this.#leaseTtlMs, n.userNodesPattern.head, n.userNodesPattern.tail, n.alivePattern.head, n.alivePattern.tail, ...this.#held],
-      )) as string[];
+      )) as [string[], string[]];
       if (this.#down) this.#log.info({ nodeId: this.#nodeId, users: this.#held.size, reason }, 'presence re-registered');
       this.#down = false;
       // Users this NODE_ID held before (a crashed incarnation, or before an outage) and nobody holds now.
       if (lost.length > 0) this.#reportLost(lost);
+      if (found.length > 0) {
+        this.#log.info({ nodeId: this.#nodeId, users: found.length, reason }, 'presence: users reaped during a stall are online again');
+        if (this.#foundListeners.length === 0) this.#pendingFound.push(...found);
+        else this.#report(this.#foundListeners, found, 'onFound');
+      }
     } catch (err) {
       this.#fault(err);
     }
@@ -230,8 +258,8 @@ export class RedisPresence implements Presence {
     const lost = (await runScript(
       this.#redis,
       PRESENCE_REAP,
-      [n.nodes, n.nodeUsers(deadId), n.reapLock(deadId), n.alive(deadId)],
-      [deadId, REAP_LOCK_MS, n.alivePattern.head, n.alivePattern.tail, n.userNodesPattern.head, n.userNodesPattern.tail],
+      [n.nodes, n.nodeUsers(deadId), n.reapLock(deadId), n.alive(deadId), n.nodeLost(deadId)],
+      [deadId, REAP_LOCK_MS, n.alivePattern.head, n.alivePattern.tail, n.userNodesPattern.head, n.userNodesPattern.tail, LOST_TTL_MS],
     )) as string[];
     if (lost.length === 0) return;
     this.#log.info({ nodeId: this.#nodeId, deadNodeId: deadId, users: lost.length }, 'reaped a dead node');
@@ -239,15 +267,16 @@ export class RedisPresence implements Presence {
   }
 
   #reportLost(lost: string[]): void {
-    if (this.#lostListeners.length === 0) {
-      this.#pendingLost.push(...lost);
-      return;
-    }
-    for (const listener of this.#lostListeners) {
+    if (this.#lostListeners.length === 0) this.#pendingLost.push(...lost);
+    else this.#report(this.#lostListeners, lost, 'onLost');
+  }
+
+  #report(listeners: readonly ((userIds: string[]) => void)[], userIds: string[], what: string): void {
+    for (const listener of listeners) {
       try {
-        listener(lost);
+        listener(userIds);
       } catch (err) {
-        this.#log.warn({ err }, 'onLost listener threw');
+        this.#log.warn({ err }, `${what} listener threw`);
       }
     }
   }

@@ -3,6 +3,7 @@
  * valid request comes back as an AppError whose `context` says which request it was, so the
  * ERROR reply can carry `method` and `requestId`.
  */
+import { isUtf8 } from 'node:buffer';
 import { AppError } from '../errors.js';
 import type { ClientFrame, ClientMethod, Id, ServerFrame } from './frames.js';
 
@@ -37,18 +38,18 @@ export function parseId(value: unknown): Id | null {
   return n > 0n && n <= MAX_ID ? n.toString() : null;
 }
 
-/** Counts code points, not UTF-16 units, so an emoji is one character. */
-function charLength(s: string): number {
-  if (s.length <= MAX_CONTENT_CHARS) return s.length;
+/** Counts code points, not UTF-16 units, so an emoji is one character; stops counting past `max`. */
+function charLength(s: string, max: number): number {
+  if (s.length <= max) return s.length;
   let n = 0;
-  for (const _ of s) n++;
+  for (const _ of s) if (++n > max) break;
   return n;
 }
 
 /** A message body as spec §2.3 has it; null when acceptable, else the reason. */
 export function checkContent(value: unknown): string | null {
   if (typeof value !== 'string') return 'content must be a string';
-  const n = charLength(value);
+  const n = charLength(value, MAX_CONTENT_CHARS);
   if (n < 1 || n > MAX_CONTENT_CHARS) return `content must be 1 to ${MAX_CONTENT_CHARS} characters`;
   if (!/\S/u.test(value)) return 'content must not be only white space';
   // PostgreSQL text cannot hold NUL, and a lone surrogate cannot be stored "as sent" in UTF-8.
@@ -64,13 +65,14 @@ function invalid(message: string, method: string, requestId: string | undefined)
 function optionalTag(data: Record<string, unknown>, field: string): string | undefined | false {
   const v = data[field];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TAG_CHARS) return false;
+  if (typeof v !== 'string' || v.length === 0 || charLength(v, MAX_TAG_CHARS) > MAX_TAG_CHARS) return false;
   return v;
 }
 
 /** Decodes one client frame. Never throws. */
 export function decode(raw: string | Buffer, isBinary: boolean): ClientFrame | AppError {
   if (isBinary) return new AppError('BAD_FRAME', 'binary frames are not accepted; send UTF-8 JSON text');
+  if (typeof raw !== 'string' && !isUtf8(raw)) return new AppError('BAD_FRAME', 'frame is not valid UTF-8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -102,7 +104,10 @@ export function decode(raw: string | Buffer, isBinary: boolean): ClientFrame | A
   switch (method as ClientMethod) {
     case 'AUTHENTICATE': {
       const token = fields.token;
-      if (typeof token !== 'string' || token.length === 0) return invalid('token must be a non-empty string', method, echo);
+      // No token is a failed sign-in (spec §2.4: ERROR UNAUTHENTICATED, then 4401), not a data slip.
+      if (typeof token !== 'string' || token.length === 0) {
+        return new AppError('UNAUTHENTICATED', 'token must be a non-empty string', undefined, { method, requestId: echo });
+      }
       if (fields.lastMessageId === undefined || fields.lastMessageId === null) {
         return { method: 'AUTHENTICATE', data: { ...base, token } };
       }

@@ -18,6 +18,12 @@ export interface PgDbOptions {
   onError?: (err: Error) => void;
 }
 
+/**
+ * TCP keepalive starts after this much idle time, so a connection silently dropped by the network
+ * is noticed in seconds, not the OS default of two hours (the LISTEN connection is idle by nature).
+ */
+const KEEPALIVE_DELAY_MS = 10_000;
+
 export class PgDb implements Db {
   #pool: pg.Pool;
   readonly #options: PgDbOptions;
@@ -33,6 +39,7 @@ export class PgDb implements Db {
       // Client-side too: a partitioned network never answers, and the server's timeout cannot fire.
       query_timeout: (options.statementTimeoutMs ?? 10000) + 2000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
     });
     // Without a listener, an idle client's connection error would crash the process.
     this.#pool.on('error', (err) => options.onError?.(err));
@@ -73,6 +80,7 @@ export class PgDb implements Db {
         connectionString: this.#options.connectionString,
         connectionTimeoutMillis: this.#options.connectionTimeoutMs ?? 5000,
         keepAlive: true,
+        keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
       },
       channel,
       listener,

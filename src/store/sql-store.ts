@@ -31,14 +31,16 @@ const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
 /**
  * A page of the user's conversations, newest activity first. The page is picked before the join
  * to messages, so only `limit` last messages are read in full however many conversations the user
- * has. Unread: the newest message is someone else's and past the user's seen mark.
+ * has. Unread: the newest message is someone else's, and the user has not seen it: `seen` is
+ * false (massenger clears it on every new message, as the main API may), or massenger's exact mark
+ * `seen_message_id` is older than it. A `seen` set by the main API alone (no mark) counts as seen.
  */
 function conversationsSql(condition: string): string {
   return `
     SELECT p.*, ${LAST_MESSAGE_COLUMNS} FROM (
       SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at,
         lm.id IS NOT NULL AND lm.author_id <> uc.user_id
-          AND (uc.seen_message_id IS NULL OR uc.seen_message_id < lm.id) AS unread
+          AND (uc.seen IS NOT TRUE OR coalesce(uc.seen_message_id < lm.id, false)) AS unread
       FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
       LEFT JOIN LATERAL ${NEWEST} lm ON true
       WHERE uc.user_id = $1::bigint ${condition}
@@ -138,8 +140,13 @@ export class SqlStore implements Store {
       const values: unknown[] = [userId, opts.limit];
       if (opts.before !== undefined && 'conversationId' in opts.before) {
         // Keyset on (activity, id) so conversations with the same activity time are neither skipped nor repeated.
+        // The cursor must be one of the caller's own conversations: another's (or an unknown id)
+        // gives an empty page alike, so paging reveals nothing of conversations one is not in.
         condition = `AND (${ACTIVITY}, c.id) <
-          (SELECT ${ACTIVITY}, c.id FROM conversations c LEFT JOIN LATERAL ${NEWEST} lm ON true WHERE c.id = $3::bigint)`;
+          (SELECT ${ACTIVITY}, c.id FROM conversations c
+             JOIN users_conversations b ON b.conversation_id = c.id AND b.user_id = $1::bigint
+             LEFT JOIN LATERAL ${NEWEST} lm ON true
+           WHERE c.id = $3::bigint)`;
         values.push(opts.before.conversationId);
       } else if (opts.before !== undefined) {
         condition = `AND ${ACTIVITY} < $3::timestamptz`;
@@ -287,15 +294,14 @@ async function append(db: Queryable, input: AppendMessageInput): Promise<AppendR
   // c locks the conversation row (members only): under READ COMMITTED a writer that waited for the
   // lock reads the row as the previous writer committed it, so last_message_id is the exact
   // predecessor (prev_id) and the id drawn after the lock is larger than every committed one.
-  // The max(id) probe (statement snapshot) also counts messages inserted directly by the main API.
+  // prev_id chains the messages massenger stored (and so published): the bus orders by it, so a
+  // message inserted directly by the main API, which no node publishes, must not enter the chain.
   // clock_timestamp(), not now(): taken after the lock, so times grow with ids in a conversation.
   // Members who had seen the conversation no longer have (the main API's boolean stays honest);
   // the author has seen their own message.
   const { rows } = await db.query<Record_>(
     `WITH c AS (
-       SELECT id, last_activity_at,
-         GREATEST(last_message_id, (SELECT max(id) FROM messages WHERE conversation_id = $1::bigint)) AS last_message_id
-       FROM conversations
+       SELECT id, last_message_id, last_activity_at FROM conversations
        WHERE id = $1::bigint
          AND EXISTS (SELECT 1 FROM users_conversations WHERE conversation_id = $1::bigint AND user_id = $2::bigint)
        FOR UPDATE

@@ -13,6 +13,8 @@ import { AppError, type ErrorContext } from '../errors.js';
 import { RateLimiter } from './rate-limiter.js';
 
 export interface ConnectionLimits {
+  /** Time from accept to a successful AUTHENTICATE (spec §2.4: 4401). */
+  authTimeoutMs: number;
   maxBufferedBytes: number;
   rateLimitPerSec: number;
   rateLimitBurst: number;
@@ -36,11 +38,19 @@ export class Connection implements Client {
   #held: Array<[string, ServerMethod]> | null = null;
   #heldBytes = 0;
   #expiryTimer: NodeJS.Timeout | null = null;
+  /** When the sign-in ends (ms epoch), null for never. */
+  #expiresAt: number | null = null;
+  /** An unauthenticated connection holds this timer and little else. */
+  #authTimer: NodeJS.Timeout | null;
+  /** The deadline passed while a first AUTHENTICATE was under way: if it fails, the connection ends. */
+  #authDeadlinePassed = false;
   /** True while above half of maxBufferedBytes, so a slow reader is logged once per crossing. */
   #congested = false;
   /** Frames are handled one at a time: this is the tail of that chain, and how many wait in it. */
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
+  /** Closing for its rate once the frames accepted before are answered: takes no more frames. */
+  #rateClosing = false;
 
   constructor(deps: { id: string; ws: WebSocket; limits: ConnectionLimits; metrics: Pick<Metrics, 'framesOut' | 'errors' | 'closes'>; log: Log }) {
     this.id = deps.id;
@@ -49,6 +59,12 @@ export class Connection implements Client {
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#limiter = new RateLimiter(deps.limits.rateLimitPerSec, deps.limits.rateLimitBurst);
+    this.#authTimer = setTimeout(() => {
+      this.#authTimer = null;
+      this.#authDeadlinePassed = true;
+      if (this.#userId === null) this.#endUnauthenticated(`no AUTHENTICATE within ${this.#limits.authTimeoutMs} ms`);
+    }, deps.limits.authTimeoutMs);
+    this.#authTimer.unref();
   }
 
   get userId(): string | null {
@@ -59,14 +75,19 @@ export class Connection implements Client {
     return this.#closing ? 'closing' : this.#userId === null ? 'awaiting-auth' : 'authenticated';
   }
 
+  /** A refresh extends the sign-in (spec §2.3): a token that expires sooner never shortens it. */
   signIn(userId: string, expiresAt: number | null): void {
+    const extends_ = this.#userId === userId;
     this.#userId = userId;
+    if (extends_ && (this.#expiresAt === null || (expiresAt !== null && expiresAt < this.#expiresAt))) return;
     this.#armExpiry(expiresAt);
   }
 
   signOut(): void {
     this.#userId = null;
     this.#armExpiry(null);
+    // The first AUTHENTICATE outlived the deadline and then failed: no second chance.
+    if (this.#authDeadlinePassed) this.#endUnauthenticated(`no successful AUTHENTICATE within ${this.#limits.authTimeoutMs} ms`);
   }
 
   hold(): void {
@@ -79,7 +100,11 @@ export class Connection implements Client {
     this.#heldBytes = 0;
     if (first === null) return;
     this.send(first, 'INIT');
-    for (const [text, method] of held) this.#write(text, method);
+    for (const [text, method] of held) {
+      // Writing may have crossed MAX_BUFFERED_BYTES and closed the connection: stop there.
+      if (this.#closing) return;
+      this.#write(text, method);
+    }
   }
 
   send(text: string, method: ServerMethod): void {
@@ -87,7 +112,7 @@ export class Connection implements Client {
     this.#metrics.framesOut.inc({ method });
     if (this.#held !== null && method !== 'INIT') {
       this.#held.push([text, method]);
-      this.#heldBytes += text.length;
+      this.#heldBytes += Buffer.byteLength(text);
       if (this.#heldBytes > this.#limits.maxBufferedBytes) this.close(CLOSE_SLOW, 'client reads too slowly');
       return;
     }
@@ -103,14 +128,26 @@ export class Connection implements Client {
   /**
    * Runs `task` after the frames before it (one frame at a time per connection), unless the
    * client is over its rate limit: then RATE_LIMITED, and after enough in a row, close 4429.
+   * Replies keep the order of the frames, refusals included, and a connection closed for its rate
+   * still gets the answers to every frame accepted before (a stored message's ack above all).
    */
   enqueue(task: () => Promise<void>, context: ErrorContext): void {
-    if (this.#closing) return;
-    if (!this.#limiter.take() || this.#pending >= this.#limits.rateLimitBurst) {
-      this.sendError(new AppError('RATE_LIMITED', 'too many frames; slow down', undefined, context));
-      if (this.#limiter.strikes >= this.#limits.rateLimitStrikes) this.close(CLOSE_RATE, 'rate limit exceeded');
+    if (this.#closing || this.#rateClosing) return;
+    if (this.#limiter.take() && this.#pending < this.#limits.rateLimitBurst) {
+      this.#chain(task);
       return;
     }
+    // Refusals wait in the queue too, to keep the order of replies. They stay bounded: each accepted
+    // frame (at most the bucket's rate) is followed by at most rateLimitStrikes of them.
+    const refusal = new AppError('RATE_LIMITED', 'too many frames; slow down', undefined, context);
+    this.#chain(async () => this.sendError(refusal));
+    if (this.#limiter.strikes >= this.#limits.rateLimitStrikes) {
+      this.#rateClosing = true;
+      void this.#tail.then(() => this.close(CLOSE_RATE, 'rate limit exceeded'));
+    }
+  }
+
+  #chain(task: () => Promise<void>): void {
     this.#pending++;
     this.#tail = this.#tail.then(task).finally(() => {
       this.#pending--;
@@ -125,7 +162,7 @@ export class Connection implements Client {
   close(code: number, reason: string): void {
     if (this.#closing) return;
     this.#closing = true;
-    this.#armExpiry(null);
+    this.#clearTimers();
     this.#metrics.closes.inc({ code: String(code) });
     this.#ws.close(code, reason);
   }
@@ -133,7 +170,18 @@ export class Connection implements Client {
   /** Called by the gateway when the socket is gone, however it went. */
   closed(): void {
     this.#closing = true;
+    this.#clearTimers();
+  }
+
+  #clearTimers(): void {
     this.#armExpiry(null);
+    if (this.#authTimer !== null) clearTimeout(this.#authTimer);
+    this.#authTimer = null;
+  }
+
+  #endUnauthenticated(message: string): void {
+    this.sendError(new AppError('UNAUTHENTICATED', message));
+    this.close(CLOSE_AUTH, 'authentication timeout');
   }
 
   #write(text: string, method: ServerMethod): void {
@@ -157,6 +205,7 @@ export class Connection implements Client {
   }
 
   #armExpiry(expiresAt: number | null): void {
+    this.#expiresAt = expiresAt;
     if (this.#expiryTimer !== null) clearTimeout(this.#expiryTimer);
     this.#expiryTimer = null;
     if (expiresAt === null || this.#closing) return;

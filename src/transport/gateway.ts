@@ -15,12 +15,14 @@ import { decode } from '../protocol/codec.js';
 import { Connection, type ConnectionLimits } from './connection.js';
 
 export interface GatewayOptions extends ConnectionLimits {
-  authTimeoutMs: number;
   maxFrameBytes: number;
   heartbeatIntervalMs: number;
   /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
   shutdownTimeoutMs: number;
 }
+
+/** Methods a connection may use before it is signed in (spec §2.4). */
+const PRE_AUTH_METHODS = new Set(['AUTHENTICATE', 'PING']);
 
 /** Spec §2: upgrades are accepted on these paths only. */
 const SOCKET_PATHS = new Set(['/', '/socket']);
@@ -44,7 +46,13 @@ export class Gateway {
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#opts = deps.options;
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: deps.options.maxFrameBytes, clientTracking: false });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: deps.options.maxFrameBytes,
+      clientTracking: false,
+      // The codec checks UTF-8 itself and answers BAD_FRAME; ws would close with 1007, which spec §2.4 does not allow.
+      skipUTF8Validation: true,
+    });
     this.#wss.on('error', (err) => this.#log.error({ err }, 'websocket server error'));
     deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#heartbeat = setInterval(() => this.#beat(), deps.options.heartbeatIntervalMs);
@@ -72,19 +80,10 @@ export class Gateway {
     this.#connections.set(ws, conn);
     this.#alive.add(ws);
     this.#metrics.connections.inc();
-    // An unauthenticated connection holds this timer and little else (spec §2.4: 4401).
-    const authDeadline = setTimeout(() => {
-      if (conn.state !== 'awaiting-auth') return;
-      conn.sendError(new AppError('UNAUTHENTICATED', `no AUTHENTICATE within ${this.#opts.authTimeoutMs} ms`));
-      conn.close(CLOSE_AUTH, 'authentication timeout');
-    }, this.#opts.authTimeoutMs);
-    authDeadline.unref();
-
     ws.on('pong', () => this.#alive.add(ws));
     ws.on('error', (err) => this.#log.debug({ err, connectionId: conn.id }, 'websocket error'));
     ws.on('message', (raw: Buffer, isBinary: boolean) => this.#receive(conn, raw, isBinary));
     ws.on('close', () => {
-      clearTimeout(authDeadline);
       conn.closed();
       this.#connections.delete(ws);
       this.#metrics.connections.dec();
@@ -103,8 +102,13 @@ export class Gateway {
     if (frame instanceof AppError) {
       // Undecodable frames are counted under their error code, so the label set stays bounded.
       this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
+      // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever its data.
+      const err =
+        frame.code === 'INVALID_DATA' && conn.userId === null && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
+          ? new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first', undefined, frame.context)
+          : frame;
       // Through the same queue and rate limit as good frames: a flood of garbage is still a flood.
-      conn.enqueue(async () => conn.sendError(frame), frame.context ?? {});
+      conn.enqueue(async () => this.#fail(conn, err), err.context ?? {});
       return;
     }
     this.#metrics.framesIn.inc({ method: frame.method });
@@ -120,11 +124,20 @@ export class Gateway {
       } catch (thrown) {
         const err = toAppError(thrown);
         if (err.code === 'INTERNAL') this.#log.error({ err: thrown, method: frame.method }, 'request failed');
-        conn.sendError(err.withContext(context));
-        // Spec §2.4: a failed AUTHENTICATE closes with 4401 after its ERROR.
-        if (frame.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED') conn.close(CLOSE_AUTH, 'authentication failed');
+        this.#fail(conn, err.withContext(context));
       }
     }, context);
+  }
+
+  /**
+   * Answers a failed request. An AUTHENTICATE that failed on a connection not signed in also ends
+   * it (spec §2.4: 4401 after the ERROR); a failed refresh leaves a live sign-in as it was.
+   */
+  #fail(conn: Connection, err: AppError): void {
+    conn.sendError(err);
+    if (err.context?.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED' && conn.userId === null) {
+      conn.close(CLOSE_AUTH, 'authentication failed');
+    }
   }
 
   /** ws heartbeat: a peer that did not answer the previous ping is dropped. */

@@ -12,8 +12,8 @@ import { RedisPresence } from '../../src/presence/redis.js';
 import { busContract, collect, message, until } from '../contracts/bus.js';
 import { needs, REDIS_TEST_URL } from '../support/services.js';
 
-async function connect(url = REDIS_TEST_URL): Promise<Redis> {
-  const redis = new Redis(url, { ...redisOptions, retryStrategy: () => 50 });
+async function connect(url = REDIS_TEST_URL, retryMs = 50): Promise<Redis> {
+  const redis = new Redis(url, { ...redisOptions, retryStrategy: () => retryMs });
   redis.on('error', () => {});
   if (redis.status !== 'ready') await once(redis, 'ready');
   return redis;
@@ -36,8 +36,9 @@ interface TestNode {
   close(): Promise<void>;
 }
 
-async function startNode(prefix: string, nodeId: string, options: { orderWaitMs?: number; log?: Log; url?: string } = {}): Promise<TestNode> {
-  const redis = await connect(options.url);
+/** `retryMs`: reconnect delay of both connections (the bus's subscriber is duplicated from `redis`). */
+async function startNode(prefix: string, nodeId: string, options: { orderWaitMs?: number; log?: Log; url?: string; retryMs?: number } = {}): Promise<TestNode> {
+  const redis = await connect(options.url, options.retryMs);
   const presence = new RedisPresence({ redis, nodeId, prefix, leaseTtlMs: 2000, heartbeatMs: 200 });
   await presence.start();
   const bus = new RedisBus({ pub: redis, nodeId, prefix, orderWaitMs: options.orderWaitMs, log: options.log });
@@ -214,6 +215,24 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+describe.runIf(await needs('redis'))('RedisBus with Redis unreachable since start', () => {
+  it('issue: close() returns within 1 s (nothing waits behind a SUBSCRIBE), and publishes reach this node meanwhile', async () => {
+    const pub = new Redis(`redis://127.0.0.1:${await freePort()}`, { ...redisOptions, lazyConnect: true });
+    pub.on('error', () => {});
+    pub.connect().catch(() => {});
+    const bus = new RedisBus({ pub, nodeId: 'lonely' });
+    const events = collect(bus);
+    const event = deliver([u()]);
+    await bus.publish(event);
+    expect(events).toEqual([event]);
+    await sleep(300);
+    const closing = Date.now();
+    await bus.close();
+    expect(Date.now() - closing).toBeLessThan(1000);
+    pub.disconnect();
+  });
+});
+
 describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is down', () => {
   let server: OwnRedis;
   let nodes: TestNode[] = [];
@@ -269,5 +288,64 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     await b.bus.publish(deliver([ua2]));
     await a.bus.publish(deliver([ub]));
     await until(() => a.events.length === before[0]! + 1 && b.events.length === before[1]! + 1, 3000, 'routing after restart');
+  });
+
+  it("issue: only the subscriber dropped (Redis's pubsub output-buffer limit): this node's events, acks included, reach it once, directly; then through Redis again", async () => {
+    const log = { info: vi.fn(), warn: vi.fn() };
+    // Reconnects after 1.5 s, so the subscriber stays away long enough to publish meanwhile.
+    const a = await startNode('test:subdown', 'a', { url: server.url, log, retryMs: 1500 });
+    nodes.push(a);
+    const ua = u();
+    await a.presence.add(ua);
+    const admin = await connect(server.url);
+    const subscribers = async () => Number(((await admin.pubsub('NUMSUB', redisNames('test:subdown').nodeChannel('a'))) as (string | number)[])[1]);
+    expect(await subscribers()).toBe(1);
+    // What Redis does to a subscriber past client-output-buffer-limit pubsub; the publisher stays connected.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect(await subscribers()).toBe(0);
+    // At once, before the bus may have seen the socket close: the PUBLISH count tells.
+    const first = deliver([ua]);
+    await a.bus.publish(first);
+    expect(a.events).toEqual([first]);
+    await sleep(100);
+    const notSubscribed = () => log.warn.mock.calls.filter(([, msg]) => String(msg).startsWith('bus: not subscribed'));
+    expect(notSubscribed()).toHaveLength(1);
+    // A stored message from this node's own client: its ack (origin) and a member held here.
+    const ack = message(randomUUID(), 1, [ua], { nodeId: 'a' });
+    const second = deliver([ua]);
+    await a.bus.publish(ack);
+    await a.bus.publish(second);
+    expect(a.events).toEqual([first, ack, second]);
+    expect(notSubscribed()).toHaveLength(1);
+    expect(a.redis.status).toBe('ready');
+
+    await until(() => log.info.mock.calls.some(([, msg]) => String(msg).startsWith('bus: subscribed again')), 5000, 'resubscribed');
+    expect(await subscribers()).toBe(1);
+    const third = deliver([ua]);
+    await a.bus.publish(third);
+    await until(() => a.events.length === 4);
+    await sleep(100);
+    expect(a.events).toEqual([first, ack, second, third]);
+    expect(log.info.mock.calls.filter(([, msg]) => msg === 'bus: redis is back for publishing')).toHaveLength(0);
+    await admin.quit();
+  });
+
+  it('issue: re-registration runs where it was sent, not behind a newer REMOVE after a NOSCRIPT', async () => {
+    const prefix = 'test:noscript';
+    const [a, b] = (await Promise.all(['a', 'b'].map((id) => startNode(prefix, id, { url: server.url })))) as [TestNode, TestNode];
+    nodes.push(a, b);
+    const [gone, stays] = [u(), u()];
+    await a.presence.add(gone);
+    await a.presence.add(stays);
+    // As after a Redis restart: no scripts. REMOVE gets loaded again first, REGISTER does not.
+    await a.redis.script('FLUSH');
+    await a.presence.remove(stays);
+    await a.presence.add(stays);
+    // What ioredis emits after a reconnect: RedisPresence re-registers with `gone` still held...
+    a.redis.emit('ready');
+    // ...and the user leaves right after; this REMOVE is sent behind the re-registration.
+    expect(await a.presence.remove(gone)).toBe(true);
+    await sleep(100);
+    expect(await b.presence.online([gone, stays])).toEqual(new Set([stays]));
   });
 });

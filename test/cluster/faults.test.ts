@@ -130,14 +130,14 @@ describe.runIf(clusterAvailable)('cluster with Redis down and back', () => {
     c.redis.pause();
     try {
       await Promise.all([0, 1, 2].map((i) => c.waitStatus(i, '/readyz', 503, 10_000)));
-      // Longer than the 10 s lease: every node's lease key is past its TTL when Redis wakes up.
-      await sleep(12_000);
+      // Longer than the 4 s lease: every node's lease key is past its TTL when Redis wakes up.
+      await sleep(6000);
     } finally {
       c.redis.resume();
     }
     await Promise.all([0, 1, 2].map((i) => c.waitStatus(i, '/readyz', 200, 15_000)));
-    // Let several heartbeats (3 s) run: reaping must not take live nodes' users offline.
-    await sleep(7000);
+    // Let several heartbeats (1 s) run: reaping must not take live nodes' users offline.
+    await sleep(4000);
     expect(framesOf(f1, 'USER_LEFT', (d) => d.userId === u)).toEqual([]);
     expect((await c.post(0, '/socket/notifications', { users: [u, f], content: 'count' })).body.data.users).toBe(2);
     const g = await createUser(c.db, tag('g'));

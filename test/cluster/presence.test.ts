@@ -1,16 +1,17 @@
 /**
  * The issue "many nodes behave like one", presence part: a user is online while any device is
  * connected on any node; friends hear USER_JOINED on the first device anywhere and USER_LEFT after
- * the last; a node killed with kill -9 has its users go offline for their friends within 30 s
- * (lease 10 s + heartbeat 3 s by default).
+ * the last; a node killed with kill -9 has its users go offline for their friends within 5 s
+ * (spec §2.3; lease 4 s + heartbeat 1 s by default), asserted with 1 s of slack for the reap,
+ * last_visit and the publish on a loaded machine.
  */
 import { describe, expect, it } from 'vitest';
 import { befriend, createUser } from '../support/fixtures.js';
 import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
 import { until } from '../support/cluster.js';
 
-/** The issue's bound for a crashed node's users. */
-const CRASH_OFFLINE_MS = 30_000;
+/** Spec §2.3's 5 s for a crashed node's users (lease 4 s + heartbeat 1 s), plus 1 s of slack. */
+const CRASH_OFFLINE_MS = 6000;
 
 describe.runIf(clusterAvailable)('cluster presence', () => {
   const cluster = useCluster();
@@ -101,8 +102,10 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     const killedAt = Date.now();
     await c.kill(1, 'SIGKILL');
     await u2.closed;
-    const tookMs = await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0 && framesOf(h3, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9', 100);
-    console.log(`[cluster] kill -9 → USER_LEFT on the other nodes after ${tookMs} ms (lease 10 s + heartbeat 3 s)`);
+    await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0 && framesOf(h3, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9', 50);
+    const tookMs = Date.now() - killedAt;
+    console.log(`[cluster] kill -9 → USER_LEFT on the other nodes after ${tookMs} ms (lease 4 s + heartbeat 1 s)`);
+    expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);
     await sleep(300);
     expect(framesOf(f1, 'USER_LEFT', isU)).toHaveLength(1);
     expect(framesOf(h3, 'USER_LEFT', isU)).toHaveLength(1);
@@ -134,8 +137,10 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     await u3.closed;
     // A supervisor restarts it at once, before its lease has run out.
     await c.restart(2);
-    const tookMs = await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9 and restart', 100);
-    console.log(`[cluster] kill -9 + immediate restart (same NODE_ID) → USER_LEFT after ${tookMs + (Date.now() - killedAt - tookMs)} ms`);
+    await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9 and restart', 100);
+    const tookMs = Date.now() - killedAt;
+    console.log(`[cluster] kill -9 + immediate restart (same NODE_ID) → USER_LEFT after ${tookMs} ms`);
+    expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);
     expect(await lastVisit(u!)).not.toBeNull();
     expect((await c.post(0, '/socket/notifications', { users: [u], content: 'x' })).body.data.users).toBe(0);
   }, 60_000);

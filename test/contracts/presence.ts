@@ -49,9 +49,10 @@ export function presenceContract(name: string, makePresence: () => Promise<Prese
       expect(await presence.online([])).toEqual(new Set());
     });
 
-    it('accepts onLost listeners and closes twice without error', async () => {
+    it('accepts onLost and onFound listeners and closes twice without error', async () => {
       const { presence } = await open();
       presence.onLost(() => {});
+      presence.onFound(() => {});
       await presence.add(userId());
       await presence.close();
       await presence.close();

@@ -230,7 +230,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
     it('counts messages the main API inserts directly, and never marks a user\'s own newest message unread', async () => {
       const [a, b] = [await user(), await user()];
       const c = await createGroup(db, [a, b]);
-      await send(c, a, 'through massenger');
+      const first = await send(c, a, 'through massenger');
       const { rows } = await db.query<{ id: string }>(
         'INSERT INTO messages (conversation_id, author_id, content, created_at, updated_at) VALUES ($1, $2, $3, now(), now()) RETURNING id',
         [c, b, 'inserted by the main API'],
@@ -243,9 +243,10 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect((await store.conversation(b, c))?.unread).toBe(false);
       await store.markSeen(a, c);
       expect((await store.conversation(a, c))?.unread).toBe(false);
-      // The next stored message still chains after it, and the order of the two sources holds.
+      // The chain the bus orders by holds massenger's own messages: the next one follows the first.
       const next = await send(c, a, 'after');
-      expect(next.prevId).toBe(String(rows[0]!.id));
+      expect(next.prevId).toBe(first.id);
+      expect(BigInt(next.id) > BigInt(rows[0]!.id)).toBe(true);
     });
 
     it('announces membership changes, whoever makes them, and not the seen marks of every message', async () => {
@@ -265,6 +266,31 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       } finally {
         await stop();
       }
+    });
+
+    it('reads the main API\'s seen flag: seen without massenger\'s mark is read, cleared is unread', async () => {
+      const [a, b] = [await user(), await user()];
+      const c = await createGroup(db, [a, b]);
+      await send(c, b, 'from b');
+      expect((await store.conversation(a, c))?.unread).toBe(true);
+      // The main API marks it read its own way: the boolean only, no seen_message_id.
+      await db.query('UPDATE users_conversations SET seen = true WHERE user_id = $1 AND conversation_id = $2', [a, c]);
+      expect((await store.conversation(a, c))?.unread).toBe(false);
+      await db.query('UPDATE users_conversations SET seen = false WHERE user_id = $1 AND conversation_id = $2', [a, c]);
+      expect((await store.conversation(a, c))?.unread).toBe(true);
+      // markSeen, then a new message from b: unread again, whatever the race between the two writes.
+      await store.markSeen(a, c);
+      expect((await store.conversation(a, c))?.unread).toBe(false);
+      await send(c, b, 'again');
+      expect((await store.conversation(a, c))?.unread).toBe(true);
+    });
+
+    it('pages only from the caller\'s own conversations: another\'s id as cursor gives an empty page, like an unknown one', async () => {
+      const [a, b, x] = [await user(), await user(), await user()];
+      await createGroup(db, [a, b]);
+      const notMine = await createGroup(db, [b, x]);
+      expect(await store.conversations(a, { limit: 10, before: { conversationId: notMine } })).toEqual([]);
+      expect(await store.conversations(a, { limit: 10, before: { conversationId: '999999999' } })).toEqual([]);
     });
 
     it('sets last visit and answers ping', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createReceiver } from '../../src/core/fanout.js';
 import { Hub, type Peer } from '../../src/core/hub.js';
 import { MembersCache } from '../../src/core/members.js';
 import { SerialQueue } from '../../src/core/serial.js';
@@ -23,6 +24,21 @@ describe('Hub', () => {
     expect(hub.detach('u', laptop)).toBe(true);
     expect(hub.holds('u')).toBe(false);
     expect(hub.userCount).toBe(0);
+  });
+});
+
+describe('receiver', () => {
+  it('writes a message the bus hands over twice to each connection once', () => {
+    const hub = new Hub();
+    const inbox: string[] = [];
+    hub.attach('u', peer('1', inbox));
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const receive = createReceiver({ hub, nodeId: 'n1', log: silent });
+    const event = { type: 'message' as const, conversationId: 'c', messageId: '7', prevId: null, prevInFlight: false, userIds: ['u'], text: 'm7', origin: null };
+    receive(event);
+    receive(event);
+    receive({ ...event, messageId: '8', text: 'm8' });
+    expect(inbox).toEqual(['1:m7', '1:m8']);
   });
 });
 
@@ -83,6 +99,33 @@ describe('MembersCache', () => {
     expect(cache.size).toBeLessThanOrEqual(2);
     cache.clear();
     expect(cache.size).toBe(0);
+  });
+
+  it('does not keep a list read while a change was announced, nor cache a non-member\'s probe', async () => {
+    const db = new Map<string, string[]>([['c1', ['1', '2']]]);
+    let release!: () => void;
+    let gate: Promise<void> | null = null;
+    const store = {
+      members: async (id: string) => {
+        const snapshot = db.get(id) ?? [];
+        if (gate !== null) await gate;
+        return snapshot;
+      },
+    };
+    const cache = new MembersCache({ store, maxEntries: 10, ttlMs: 60_000 });
+    gate = new Promise((r) => (release = r));
+    const reading = cache.get('c1');
+    // The change lands while the read is under way: the old list is answered once, not kept.
+    db.set('c1', ['1']);
+    cache.invalidate('c1');
+    release();
+    expect(await reading).toEqual(['1', '2']);
+    gate = null;
+    expect(await cache.get('c1')).toEqual(['1']);
+    expect(await cache.ofMember('c2', '1')).toBeNull();
+    db.set('c2', ['5', '6']);
+    expect(await cache.ofMember('c2', '1')).toBeNull();
+    expect(cache.size).toBe(1);
   });
 });
 

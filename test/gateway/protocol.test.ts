@@ -144,7 +144,7 @@ for (const backend of await backends()) {
         ['a clientMessageId that is a number', '{"method":"SEND_MESSAGE","data":{"conversationId":"1","content":"x","clientMessageId":5}}', false, 'INVALID_DATA', { method: 'SEND_MESSAGE' }],
         ['a clientMessageId longer than 64', JSON.stringify({ method: 'SEND_MESSAGE', data: { conversationId: '1', content: 'x', clientMessageId: 'c'.repeat(65) } }), false, 'INVALID_DATA', { method: 'SEND_MESSAGE' }],
         ['a before that is not an id', '{"method":"FETCH_MESSAGES","data":{"conversationId":"1","before":"yesterday"}}', false, 'INVALID_DATA', { method: 'FETCH_MESSAGES' }],
-        ['a token that is not a string', '{"method":"AUTHENTICATE","data":{"token":42}}', false, 'INVALID_DATA', { method: 'AUTHENTICATE' }],
+        ['a token that is not a string (a failed refresh: the sign-in stays)', '{"method":"AUTHENTICATE","data":{"token":42}}', false, 'UNAUTHENTICATED', { method: 'AUTHENTICATE' }],
       ];
       for (const [name, frame, binary, code, context] of badFrames) {
         it(`${name} → ERROR ${code}`, async () => {

@@ -26,6 +26,14 @@ async function dropPrefix(prefix: string): Promise<void> {
 
 const u = () => `u-${randomUUID()}`;
 
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe.runIf(await needs('redis'))('RedisPresence', () => {
   presenceContract('RedisPresence', async () => {
     const prefix = `test:presence:${randomUUID()}`;
@@ -108,8 +116,37 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       expect(await b.presence.online([u1, u2, u3])).toEqual(new Set([u2, u3]));
     });
 
-    it('re-registers its users when Redis lost its keys', async () => {
+    it('issue: a node that stalled past its lease and was reaped reports its still-held users found when it beats again', async () => {
+      // a's heartbeat (600 ms) is slower than its lease (200 ms): a stall on every beat. b reaps it.
+      const a = await node('a', { leaseTtlMs: 200, heartbeatMs: 600 });
+      const b = await node('b', { leaseTtlMs: 2000, heartbeatMs: 50 });
+      const c = await node('c', { leaseTtlMs: 2000, heartbeatMs: 50 });
+      const lost: string[][] = [];
+      const found: string[][] = [];
+      b.presence.onLost((ids) => lost.push(ids));
+      c.presence.onLost((ids) => lost.push(ids));
+      const [alone, shared] = [u(), u()];
+      await a.presence.add(alone);
+      await a.presence.add(shared);
+      await c.presence.add(shared);
+      await until(() => lost.length > 0, 2000, 'the reap');
+      expect(lost).toEqual([[alone]]);
+      expect(await b.presence.online([alone, shared])).toEqual(new Set([shared]));
+      // Attached after the fact: buffered like onLost. Only `alone` had been announced offline.
+      await eventually(async () => (await b.presence.online([alone])).size === 1, 're-registration');
+      a.presence.onFound((ids) => found.push(ids));
+      expect(found).toEqual([[alone]]);
+      // a's next beats find its lease lapsed again and re-register, but report nobody twice for one
+      // reap (a second reap waits for the 5 s reap lock).
+      await new Promise((r) => setTimeout(r, 1300));
+      expect(found).toEqual([[alone]]);
+      expect(lost).toEqual([[alone]]);
+    });
+
+    it('re-registers its users when Redis lost its keys, and finds nobody (nobody heard USER_LEFT)', async () => {
       const a = await node('a', { leaseTtlMs: 1000, heartbeatMs: 50 });
+      const found: string[][] = [];
+      a.presence.onFound((ids) => found.push(ids));
       const b = await node('b');
       const user = u();
       await a.presence.add(user);
@@ -122,6 +159,7 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(await b.redis.sismember(names.nodes, 'a')).toBe(1);
+      expect(found).toEqual([]);
     });
   });
 });

@@ -79,8 +79,6 @@ describe('decode', () => {
 
   it('answers INVALID_DATA with context for wrong fields', () => {
     const cases = [
-      '{"method":"AUTHENTICATE","data":{}}',
-      '{"method":"AUTHENTICATE","data":{"token":5}}',
       '{"method":"AUTHENTICATE","data":{"token":"t","lastMessageId":"x"}}',
       '{"method":"SEND_MESSAGE","data":{"conversationId":"x","content":"hi"}}',
       '{"method":"SEND_MESSAGE","data":{"conversationId":1,"content":"   "}}',
@@ -96,6 +94,24 @@ describe('decode', () => {
     for (const raw of cases) expect(rejected(raw).code, raw).toBe('INVALID_DATA');
     const err = rejected('{"method":"SEND_MESSAGE","data":{"conversationId":1,"content":"","clientMessageId":"c9","requestId":"r9"}}');
     expect(err.context).toEqual({ method: 'SEND_MESSAGE', requestId: 'r9', clientMessageId: 'c9' });
+  });
+
+  it('answers UNAUTHENTICATED for an AUTHENTICATE without a token (a failed sign-in, not a data slip)', () => {
+    for (const raw of ['{"method":"AUTHENTICATE"}', '{"method":"AUTHENTICATE","data":{}}', '{"method":"AUTHENTICATE","data":{"token":5}}', '{"method":"AUTHENTICATE","data":{"token":"","requestId":"r"}}']) {
+      const err = rejected(raw);
+      expect(err.code, raw).toBe('UNAUTHENTICATED');
+      expect(err.context?.method).toBe('AUTHENTICATE');
+    }
+  });
+
+  it('answers BAD_FRAME for a text frame that is not UTF-8', () => {
+    expect(rejected(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])).code).toBe('BAD_FRAME');
+    expect(decode(Buffer.from('{"method":"PING","data":{"requestId":"é😀"}}'), false)).toEqual({ method: 'PING', data: { requestId: 'é😀' } });
+  });
+
+  it('counts requestId and clientMessageId in characters, like content', () => {
+    expect(decode(JSON.stringify({ method: 'PING', data: { requestId: '😀'.repeat(64) } }), false)).toEqual({ method: 'PING', data: { requestId: '😀'.repeat(64) } });
+    expect(rejected(JSON.stringify({ method: 'PING', data: { requestId: '😀'.repeat(65) } })).code).toBe('INVALID_DATA');
   });
 
   it('never throws on hostile input', () => {

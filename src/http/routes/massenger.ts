@@ -26,7 +26,8 @@ function id(value: string, field: string): string {
 function conversationCursor(before: string | undefined): ConversationPage['before'] {
   if (before === undefined) return undefined;
   if (/^[0-9]+$/.test(before)) return { conversationId: id(before, 'before') };
-  const time = new Date(before);
+  // Date() would also read "-1" or "May 5": only an ISO 8601 date or date-time is a time here.
+  const time = /^\d{4}-\d{2}-\d{2}(T|$)/.test(before) ? new Date(before) : new Date(NaN);
   if (Number.isNaN(time.getTime())) throw new AppError('INVALID_DATA', 'before must be a conversation id or an ISO 8601 time');
   return { time };
 }
