@@ -52,6 +52,11 @@ export class AppError extends Error {
   }
 }
 
+/** Spec §2.3: a non-member and an unknown conversation get the same answer, wherever it is decided. */
+export function conversationNotFound(): AppError {
+  return new AppError('NOT_FOUND', 'conversation not found');
+}
+
 /** Anything thrown that is not an AppError is a bug or an untranslated driver error: INTERNAL. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;

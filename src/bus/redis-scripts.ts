@@ -8,12 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Log as CoreLog } from '../core/log.js';
 
-/** The logger surface the Redis adapters use (pino's argument order). */
-export interface Log {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
+/** The slice of the core's logger the Redis adapters use. */
+export type Log = Pick<CoreLog, 'info' | 'warn'>;
 
 /** Default logger: says nothing. */
 export const silentLog: Log = { info() {}, warn() {} };

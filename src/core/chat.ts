@@ -5,7 +5,7 @@
  */
 import type { TokenVerifier } from '../auth/jwt.js';
 import type { Bus } from '../bus/bus.js';
-import { AppError } from '../errors.js';
+import { AppError, conversationNotFound } from '../errors.js';
 import type { Presence } from '../presence/presence.js';
 import { encode } from '../protocol/codec.js';
 import type { ClientFrame, Message, ServerFrame } from '../protocol/frames.js';
@@ -165,7 +165,7 @@ export class Chat {
 
   async openConversation(userId: string, data: Data<'OPEN_CONVERSATION'>): Promise<void> {
     const seenAt = await this.#d.store.markSeen(userId, data.conversationId);
-    if (seenAt === null) throw notFound();
+    if (seenAt === null) throw conversationNotFound();
     const members = await this.#d.members.get(data.conversationId);
     await this.#d.bus.publish({
       type: 'deliver',
@@ -209,14 +209,9 @@ export class Chat {
 
   async #membersOrNotFound(conversationId: string, userId: string): Promise<string[]> {
     const members = await this.#d.members.ofMember(conversationId, userId);
-    if (members === null) throw notFound();
+    if (members === null) throw conversationNotFound();
     return members;
   }
-}
-
-/** Spec §2.3: a non-member and an unknown conversation get the same answer. */
-export function notFound(): AppError {
-  return new AppError('NOT_FOUND', 'conversation not found');
 }
 
 function messageSent(message: Message, requestId: string | undefined): ServerFrame {

@@ -3,12 +3,11 @@
  * notification. The routes in src/http/ validate shapes and call these.
  */
 import type { Bus } from '../bus/bus.js';
-import { AppError } from '../errors.js';
+import { AppError, conversationNotFound } from '../errors.js';
 import type { Presence } from '../presence/presence.js';
 import { encode } from '../protocol/codec.js';
 import type { Conversation, Message } from '../protocol/frames.js';
 import type { Store } from '../store/store.js';
-import { notFound } from './chat.js';
 import { parseNotification } from './notifications.js';
 import { memberIds, toConversation, toMessage } from './views.js';
 
@@ -60,7 +59,7 @@ export class Directory {
     page: { before?: string; limit: number },
   ): Promise<Conversation & { messages: Message[]; hasMore: boolean }> {
     const row = await this.#store.conversation(userId, conversationId);
-    if (row === null) throw notFound();
+    if (row === null) throw conversationNotFound();
     const [online, messages] = await Promise.all([
       this.#presence.online(memberIds([row])),
       this.#store.messages(conversationId, page),

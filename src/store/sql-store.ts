@@ -3,7 +3,7 @@
  * PGlite. Driver errors stop here (style §6): every operation runs through #run, which maps them
  * with translate(); the clientMessageId unique violation becomes the idempotent answer instead.
  */
-import { AppError } from '../errors.js';
+import { AppError, conversationNotFound } from '../errors.js';
 import { isUniqueViolation, translate } from './db-errors.js';
 import { migrate } from './migrate.js';
 import type { AppendMessageInput, AppendResult, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
@@ -89,7 +89,7 @@ export class SqlStore implements Store {
 
   appendMessage(input: AppendMessageInput): Promise<AppendResult> {
     return this.#run('append_message', async () => {
-      if (!isId(input.conversationId) || !isId(input.authorId)) throw notFound();
+      if (!isId(input.conversationId) || !isId(input.authorId)) throw conversationNotFound();
       try {
         return await append(this.#db, input);
       } catch (err) {
@@ -325,7 +325,7 @@ async function append(db: Queryable, input: AppendMessageInput): Promise<AppendR
     [input.conversationId, input.authorId, input.content, input.clientMessageId],
   );
   const row = rows[0];
-  if (row === undefined) throw notFound();
+  if (row === undefined) throw conversationNotFound();
   const message = toMessage(row);
   // With a last message, last_activity_at is that message's created_at (this statement sets both).
   return { message, created: true, prevCreatedAt: message.prevId === null ? null : (row.prev_created_at as Date) };
@@ -367,8 +367,4 @@ function idOrNull(value: unknown): string | null {
 /** A client-supplied id that cannot be a bigint names nothing, rather than failing the query. */
 function isId(id: string): boolean {
   return /^[0-9]{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
-}
-
-function notFound(): AppError {
-  return new AppError('NOT_FOUND', 'conversation not found');
 }
