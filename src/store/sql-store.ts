@@ -1,11 +1,14 @@
 /**
- * The Store over any Db: all of massenger's SQL (migrations aside), one dialect for PostgreSQL and
+ * The Store over any Db: massenger's SQL (the storing statement in append.ts, the schema in
+ * migrations/), one dialect for PostgreSQL and
  * PGlite. Driver errors stop here (style §6): every operation runs through #run, which maps them
  * with translate(); the clientMessageId unique violation becomes the idempotent answer instead.
  */
 import { AppError, conversationNotFound } from '../errors.js';
 import { isUniqueViolation, translate } from './db-errors.js';
+import { append, byClientMessageId } from './append.js';
 import { migrate } from './migrate.js';
+import { idOrNull, isId, MAX_BIGINT, MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
 import type { AppendMessageInput, AppendResult, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
 
 export interface SqlStoreOptions {
@@ -13,10 +16,6 @@ export interface SqlStoreOptions {
   onQuery?: (operation: string, seconds: number) => void;
 }
 
-type Queryable = Pick<Db, 'query'>;
-type Record_ = Record<string, unknown>;
-
-const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.author_id, m.content, m.created_at, m.updated_at, m.client_message_id, m.prev_id';
 /** The same columns prefixed m_, for the last message joined onto a conversation. */
 const LAST_MESSAGE_COLUMNS = MESSAGE_COLUMNS.replace(/m\.(\w+)/g, 'm.$1 AS m_$1');
 /**
@@ -55,7 +54,6 @@ const MEMBERS_CHANNEL = 'massenger_members';
 
 // Every id parameter below is cast to bigint: a main-API schema may use int4 columns, and an
 // uncast parameter would take the column's type and overflow on MAX_BIGINT or a large id.
-const MAX_BIGINT = 9223372036854775807n;
 
 export class SqlStore implements Store {
   #db: Db;
@@ -279,92 +277,9 @@ export class SqlStore implements Store {
   }
 }
 
-/**
- * Stores a message in one statement; see Store.appendMessage for the guarantees. One statement,
- * committed on its own, holds the conversation's row lock for a single round trip: writers of a
- * busy conversation queue on that lock, so its hold time bounds the conversation's throughput.
- */
-async function append(db: Queryable, input: AppendMessageInput): Promise<AppendResult> {
-  if (input.clientMessageId !== null) {
-    // A stored message never changes, so the idempotent answer needs no lock. A duplicate racing
-    // this one is caught by the unique index (appendMessage re-reads the winner).
-    const original = await byClientMessageId(db, input.authorId, input.clientMessageId);
-    if (original !== null) return { message: original, created: false, prevCreatedAt: null };
-  }
-  // c locks the conversation row (members only): under READ COMMITTED a writer that waited for the
-  // lock reads the row as the previous writer committed it, so last_message_id is the exact
-  // predecessor (prev_id) and the id drawn after the lock is larger than every committed one.
-  // prev_id chains the messages massenger stored (and so published): the bus orders by it, so a
-  // message inserted directly by the main API, which no node publishes, must not enter the chain.
-  // clock_timestamp(), not now(): taken after the lock, so times grow with ids in a conversation.
-  // Members who had seen the conversation no longer have (the main API's boolean stays honest);
-  // the author has seen their own message.
-  const { rows } = await db.query<Record_>(
-    `WITH c AS (
-       SELECT id, last_message_id, last_activity_at FROM conversations
-       WHERE id = $1::bigint
-         AND EXISTS (SELECT 1 FROM users_conversations WHERE conversation_id = $1::bigint AND user_id = $2::bigint)
-       FOR UPDATE
-     ), m AS (
-       INSERT INTO messages (conversation_id, author_id, content, client_message_id, prev_id, created_at, updated_at)
-       SELECT c.id, $2::bigint, $3::text, $4::text, c.last_message_id, t, t FROM c, clock_timestamp() AS t
-       RETURNING *
-     ), cu AS (
-       UPDATE conversations SET last_message_id = m.id, last_activity_at = m.created_at
-       FROM m WHERE conversations.id = m.conversation_id
-     ), uc AS (
-       UPDATE users_conversations SET
-         seen = users_conversations.user_id = m.author_id,
-         seen_message_id = CASE WHEN users_conversations.user_id = m.author_id THEN m.id ELSE users_conversations.seen_message_id END,
-         seen_at = CASE WHEN users_conversations.user_id = m.author_id THEN m.created_at ELSE users_conversations.seen_at END
-       FROM m
-       WHERE users_conversations.conversation_id = m.conversation_id
-         AND (users_conversations.seen OR users_conversations.user_id = m.author_id)
-     )
-     SELECT ${MESSAGE_COLUMNS}, c.last_activity_at AS prev_created_at FROM m, c`,
-    [input.conversationId, input.authorId, input.content, input.clientMessageId],
-  );
-  const row = rows[0];
-  if (row === undefined) throw conversationNotFound();
-  const message = toMessage(row);
-  // With a last message, last_activity_at is that message's created_at (this statement sets both).
-  return { message, created: true, prevCreatedAt: message.prevId === null ? null : (row.prev_created_at as Date) };
-}
-
-async function byClientMessageId(db: Queryable, authorId: string, clientMessageId: string): Promise<MessageRow | null> {
-  const { rows } = await db.query<Record_>(
-    `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.author_id = $1::bigint AND m.client_message_id = $2::text`,
-    [authorId, clientMessageId],
-  );
-  return rows[0] === undefined ? null : toMessage(rows[0]);
-}
-
 async function existingUsers(db: Queryable, userIds: string[]): Promise<Set<string>> {
   const ids = userIds.filter(isId);
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<Record_>('SELECT id FROM users WHERE id = ANY($1::bigint[])', [ids]);
   return new Set(rows.map((r) => String(r.id)));
-}
-
-/** Columns are read by name with an optional prefix; ids go through String() because a main-API schema may use int4. */
-function toMessage(r: Record_, prefix = ''): MessageRow {
-  return {
-    id: String(r[`${prefix}id`]),
-    conversationId: String(r[`${prefix}conversation_id`]),
-    authorId: String(r[`${prefix}author_id`]),
-    content: r[`${prefix}content`] as string,
-    createdAt: r[`${prefix}created_at`] as Date,
-    updatedAt: r[`${prefix}updated_at`] as Date,
-    clientMessageId: (r[`${prefix}client_message_id`] as string | null) ?? null,
-    prevId: idOrNull(r[`${prefix}prev_id`]),
-  };
-}
-
-function idOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-
-/** A client-supplied id that cannot be a bigint names nothing, rather than failing the query. */
-function isId(id: string): boolean {
-  return /^[0-9]{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
 }
