@@ -1,8 +1,8 @@
 /**
  * The Store over any Db: massenger's SQL (the storing statement in append.ts, the schema in
- * migrations/), one dialect for PostgreSQL and
- * PGlite. Driver errors stop here (style §6): every operation runs through #run, which maps them
- * with translate(); the clientMessageId unique violation becomes the idempotent answer instead.
+ * migrations/), one dialect for PostgreSQL and PGlite. Driver errors stop here (style §6): every
+ * operation runs through #run, which maps them with translate(); the clientMessageId unique
+ * violation becomes the idempotent answer instead.
  */
 import { AppError, conversationNotFound } from '../errors.js';
 import { isUniqueViolation, translate } from './db-errors.js';
