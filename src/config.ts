@@ -103,7 +103,6 @@ export function loadConfig(env: Env = process.env): Config {
   const jwtPublicKey = publicKey(env);
   const jwtSecret = text(env, 'JWT_SECRET');
   if (jwtPublicKey !== null && jwtSecret !== null) throw new ConfigError('set JWT_PUBLIC_KEY(_FILE) for RS256 or JWT_SECRET for HS256, not both');
-  if (jwtSecret !== null && Buffer.byteLength(jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
   const maxBufferedBytes = int(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3);
   const maxFrameBytes = int(env, 'MAX_FRAME_BYTES', 65536, 256, 64 * 1024 * 1024);
   const logLevel = text(env, 'LOG_LEVEL') ?? 'info';

@@ -53,6 +53,9 @@ export async function createVerifier(config: Config, log?: { warn(msg: string): 
   if (config.jwtSecret !== null) {
     alg = 'HS256';
     key = new TextEncoder().encode(config.jwtSecret);
+    // RFC 7518 §3.2: an HS256 key should be at least 256 bits. The main API chose it, so it is
+    // accepted, but an operator should hear that it is guessable.
+    if (key.byteLength < 32) log?.warn('JWT_SECRET is shorter than 32 bytes: HS256 tokens signed with it can be forged by brute force');
   } else if (config.jwtPublicKey !== null) {
     alg = 'RS256';
     key = await importSPKI(config.jwtPublicKey, 'RS256');

@@ -131,6 +131,14 @@ describe('HS256 verifier', () => {
     expect((await (await hs256()).verify(token)).userId).toBe('5');
   });
 
+  it('accepts a short secret the main API chose, and warns once at start-up', async () => {
+    const warnings: string[] = [];
+    const verifier = await createVerifier(config({ JWT_SECRET: 'short' }), { warn: (m) => warnings.push(m) });
+    const token = await sign({ sub: '5', exp: now() + 60 }, new TextEncoder().encode('short'), 'HS256');
+    expect((await verifier.verify(token)).userId).toBe('5');
+    expect(warnings).toEqual([expect.stringMatching(/JWT_SECRET is shorter than 32 bytes/)]);
+  });
+
   it('rejects another secret', async () => {
     const token = await sign({ sub: '5' }, new TextEncoder().encode(SECRET + 'x'), 'HS256');
     await rejectsWith((await hs256()).verify(token), /signature/);
