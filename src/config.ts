@@ -3,7 +3,7 @@
  * here with its default and unit. A wrong value is a ConfigError naming the variable; main.ts
  * prints its message as one line and exits.
  */
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 export interface Config {
@@ -93,16 +93,26 @@ function publicKey(env: Env): string | null {
       throw new ConfigError(`JWT_PUBLIC_KEY_FILE cannot be read: ${(err as Error).message}`);
     }
   }
-  if (pem !== null && !pem.includes('-----BEGIN PUBLIC KEY-----')) {
-    throw new ConfigError(`${file !== null ? 'JWT_PUBLIC_KEY_FILE' : 'JWT_PUBLIC_KEY'} must hold a PEM public key (-----BEGIN PUBLIC KEY-----)`);
+  if (pem === null) return null;
+  const name = file !== null ? 'JWT_PUBLIC_KEY_FILE' : 'JWT_PUBLIC_KEY';
+  // Any PEM form of an RSA public key the main API may hand over (SPKI, PKCS#1, a certificate),
+  // normalised to SPKI so the verifier has one form to import.
+  let key;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new ConfigError(`${name} must hold a PEM RSA public key (-----BEGIN PUBLIC KEY-----)`);
   }
-  return pem;
+  if (key.asymmetricKeyType !== 'rsa') throw new ConfigError(`${name} must be an RSA key (RS256), not ${key.asymmetricKeyType ?? 'unknown'}`);
+  return key.export({ type: 'spki', format: 'pem' }).toString();
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const jwtPublicKey = publicKey(env);
   const jwtSecret = text(env, 'JWT_SECRET');
-  if (jwtPublicKey !== null && jwtSecret !== null) throw new ConfigError('set JWT_PUBLIC_KEY(_FILE) for RS256 or JWT_SECRET for HS256, not both');
+  if (jwtSecret !== null && (text(env, 'JWT_PUBLIC_KEY') !== null || text(env, 'JWT_PUBLIC_KEY_FILE') !== null)) {
+    throw new ConfigError('set JWT_PUBLIC_KEY(_FILE) for RS256 or JWT_SECRET for HS256, not both');
+  }
+  const jwtPublicKey = publicKey(env);
   const maxBufferedBytes = int(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3);
   const maxFrameBytes = int(env, 'MAX_FRAME_BYTES', 65536, 256, 64 * 1024 * 1024);
   const logLevel = text(env, 'LOG_LEVEL') ?? 'info';

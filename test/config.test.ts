@@ -1,5 +1,5 @@
 /** loadConfig (spec §4): names, defaults, and one ConfigError naming the variable per bad value. */
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +103,18 @@ describe('loadConfig reads', () => {
   it('JWT_PUBLIC_KEY with \\n escapes, as one-line env files hold it', () => {
     const oneLine = PEM.trimEnd().replace(/\n/g, '\\n');
     expect(oneLine).not.toContain('\n');
-    expect(loadConfig({ JWT_PUBLIC_KEY: oneLine }).jwtPublicKey).toBe(PEM.trimEnd());
+    expect(loadConfig({ JWT_PUBLIC_KEY: oneLine }).jwtPublicKey?.trimEnd()).toBe(PEM.trimEnd());
+  });
+
+  it('JWT_PUBLIC_KEY in PKCS#1 form (-----BEGIN RSA PUBLIC KEY-----), normalised to SPKI', () => {
+    const pkcs1 = createPublicKey(PEM).export({ type: 'pkcs1', format: 'pem' }).toString();
+    expect(pkcs1).toContain('BEGIN RSA PUBLIC KEY');
+    expect(loadConfig({ JWT_PUBLIC_KEY: pkcs1 }).jwtPublicKey?.trimEnd()).toBe(PEM.trimEnd());
+  });
+
+  it('refuses a key that is not RSA, naming the variable', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(() => loadConfig({ JWT_PUBLIC_KEY: ec })).toThrow(/JWT_PUBLIC_KEY must be an RSA key/);
   });
 
   it('JWT_PUBLIC_KEY_FILE', () => {
