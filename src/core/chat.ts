@@ -33,8 +33,11 @@ export interface Client extends Peer {
   signOut(): void;
   /** Queues every frame sent from now on until `release`, so INIT is the first thing a new session sees. */
   hold(): void;
-  /** Sends `first` and then what was held; with null, drops what was held (the session did not start). */
-  release(first: string | null): void;
+  /**
+   * Sends `first` and then what was held, less the MESSAGE_SENT of messages in `sent` (INIT's
+   * missedMessages already holds them); with null, drops what was held (the session did not start).
+   */
+  release(first: string | null, sent?: ReadonlySet<string>): void;
 }
 
 type Data<M extends ClientFrame['method']> = Extract<ClientFrame, { method: M }>['data'];
@@ -88,14 +91,16 @@ export class Chat {
     const first = client.userId === null;
     client.signIn(userId, expiresAt);
     let init: string;
+    let frame: Extract<ServerFrame, { method: 'INIT' }>;
     try {
       if (first) {
-        // Attached and routed here before reading, so nothing stored meanwhile is missed (it may
-        // come twice: in INIT and live, never not at all); held, so INIT comes first.
+        // Attached and routed here before reading, so nothing stored meanwhile is missed; held, so
+        // INIT comes first, and what INIT already holds is not sent again live.
         client.hold();
         await this.#d.roster.connect(userId, client);
       }
-      init = encode(await this.#init(userId, data.lastMessageId));
+      frame = await this.#init(userId, data.lastMessageId);
+      init = encode(frame);
     } catch (err) {
       if (first) {
         // No INIT, no session: the client may try again on the same connection.
@@ -105,11 +110,11 @@ export class Chat {
       }
       throw err;
     }
-    if (first) client.release(init);
+    if (first) client.release(init, new Set(frame.data.missedMessages?.map((m) => m.id)));
     else client.send(init, 'INIT');
   }
 
-  async #init(userId: string, lastMessageId: string | undefined): Promise<ServerFrame> {
+  async #init(userId: string, lastMessageId: string | undefined): Promise<Extract<ServerFrame, { method: 'INIT' }>> {
     const { store, presence } = this.#d;
     const [rows, friends, missed] = await Promise.all([
       store.conversations(userId, { limit: INIT_CONVERSATIONS }),

@@ -32,7 +32,7 @@ export function createReceiver(deps: { hub: Hub; nodeId: string; log: Log }): (e
         if (recent.size > RECENT_MESSAGES) recent.delete(recent.values().next().value as string);
         const origin = event.origin;
         const except = origin !== null && origin.nodeId === nodeId ? { peerId: origin.connectionId, text: origin.text } : undefined;
-        hub.deliver(event.userIds, event.text, 'MESSAGE_SENT', except);
+        hub.deliver(event.userIds, event.text, 'MESSAGE_SENT', except, event.messageId);
         return;
       }
       case 'notification': {

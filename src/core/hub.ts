@@ -9,9 +9,10 @@ export interface Peer {
   readonly id: string;
   /**
    * Queues an encoded frame. `method` lets the transport apply its rules (spec §2.4: TYPING is the
-   * first thing dropped under backpressure; messages never are) and count frames out.
+   * first thing dropped under backpressure; messages never are) and count frames out; a
+   * MESSAGE_SENT names its message, so a new session can skip what its INIT already holds.
    */
-  send(text: string, method: ServerMethod): void;
+  send(text: string, method: ServerMethod, messageId?: string): void;
 }
 
 export class Hub {
@@ -51,13 +52,13 @@ export class Hub {
    * once, send many). The connection `except.peerId` gets `except.text` instead: the sender's own
    * copy, which carries its requestId. Returns how many connections were written to.
    */
-  deliver(userIds: Iterable<string>, text: string, method: ServerMethod, except?: { peerId: string; text: string }): number {
+  deliver(userIds: Iterable<string>, text: string, method: ServerMethod, except?: { peerId: string; text: string }, messageId?: string): number {
     let sent = 0;
     for (const userId of userIds) {
       const peers = this.#byUser.get(userId);
       if (peers === undefined) continue;
       for (const peer of peers) {
-        peer.send(except !== undefined && peer.id === except.peerId ? except.text : text, method);
+        peer.send(except !== undefined && peer.id === except.peerId ? except.text : text, method, messageId);
         sent++;
       }
     }

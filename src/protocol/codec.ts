@@ -62,10 +62,16 @@ function invalid(message: string, method: string, requestId: string | undefined)
   return new AppError('INVALID_DATA', message, undefined, { method, requestId });
 }
 
+/**
+ * A requestId or clientMessageId: 1 to 64 characters of well-formed Unicode without NUL. A
+ * clientMessageId is stored, and PostgreSQL would turn lone surrogates into U+FFFD, so two
+ * different ids could become one and a message would be dropped as a "repeat".
+ */
 function optionalTag(data: Record<string, unknown>, field: string): string | undefined | false {
   const v = data[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || v.length === 0 || charLength(v, MAX_TAG_CHARS) > MAX_TAG_CHARS) return false;
+  if (v.includes('\u0000') || !v.isWellFormed()) return false;
   return v;
 }
 
@@ -121,7 +127,7 @@ export function decode(raw: string | Buffer, isBinary: boolean): ClientFrame | A
       const context = { method, requestId: echo, clientMessageId: typeof clientMessageId === 'string' ? clientMessageId : undefined };
       if (conversationId === null) return new AppError('INVALID_DATA', 'conversationId must be an id', undefined, context);
       if (clientMessageId === false) {
-        return new AppError('INVALID_DATA', `clientMessageId must be a string of 1 to ${MAX_TAG_CHARS} characters`, undefined, context);
+        return new AppError('INVALID_DATA', `clientMessageId must be a string of 1 to ${MAX_TAG_CHARS} well-formed characters`, undefined, context);
       }
       const problem = checkContent(fields.content);
       if (problem !== null) return new AppError('INVALID_DATA', problem, undefined, context);

@@ -21,6 +21,8 @@ export interface ConnectionLimits {
   rateLimitStrikes: number;
 }
 
+/** How long after INIT a message it held is still expected live (publish lags commit by far less). */
+const IN_INIT_MEMORY_MS = 5000;
 /** setTimeout cannot wait longer than this (about 24.8 days); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -35,7 +37,9 @@ export class Connection implements Client {
   readonly #limiter: RateLimiter;
   #userId: string | null = null;
   #closing = false;
-  #held: Array<[string, ServerMethod]> | null = null;
+  #held: Array<[text: string, method: ServerMethod, messageId: string | undefined]> | null = null;
+  /** Ids of INIT's missedMessages, for a moment after INIT: those are not sent again live. */
+  #inInit: ReadonlySet<string> | null = null;
   #heldBytes = 0;
   #expiryTimer: NodeJS.Timeout | null = null;
   /** When the sign-in ends (ms epoch), null for never. */
@@ -94,24 +98,32 @@ export class Connection implements Client {
     this.#held ??= [];
   }
 
-  release(first: string | null): void {
+  release(first: string | null, sent?: ReadonlySet<string>): void {
     const held = this.#held ?? [];
     this.#held = null;
     this.#heldBytes = 0;
     if (first === null) return;
     this.send(first, 'INIT');
-    for (const [text, method] of held) {
+    if (sent !== undefined && sent.size > 0) {
+      // A message INIT holds may also be on its way live (stored just before INIT was read,
+      // published just after): skip it for a moment, held or not.
+      this.#inInit = sent;
+      setTimeout(() => (this.#inInit = null), IN_INIT_MEMORY_MS).unref();
+    }
+    for (const [text, method, messageId] of held) {
       // Writing may have crossed MAX_BUFFERED_BYTES and closed the connection: stop there.
       if (this.#closing) return;
+      if (messageId !== undefined && this.#inInit?.has(messageId)) continue;
       this.#write(text, method);
     }
   }
 
-  send(text: string, method: ServerMethod): void {
+  send(text: string, method: ServerMethod, messageId?: string): void {
     if (this.#closing) return;
+    if (messageId !== undefined && this.#inInit?.has(messageId)) return;
     this.#metrics.framesOut.inc({ method });
     if (this.#held !== null && method !== 'INIT') {
-      this.#held.push([text, method]);
+      this.#held.push([text, method, messageId]);
       this.#heldBytes += Buffer.byteLength(text);
       if (this.#heldBytes > this.#limits.maxBufferedBytes) this.close(CLOSE_SLOW, 'client reads too slowly');
       return;

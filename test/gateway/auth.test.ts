@@ -161,6 +161,9 @@ for (const backend of await backends()) {
         expect([...seen].sort((x, y) => Number(x) - Number(y))).toEqual(stored);
         const live = received(client, 'MESSAGE_SENT').map((f) => Number(f.data.message.id));
         expect(live).toEqual([...live].sort((x, y) => x - y));
+        // And no message twice: what INIT's missedMessages holds is not sent again live.
+        const both = [...init.missedMessages.map((m: any) => m.id), ...live.map(String)];
+        expect(both.length).toBe(new Set(both).size);
       }
     });
 

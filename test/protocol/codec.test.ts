@@ -109,6 +109,16 @@ describe('decode', () => {
     expect(decode(Buffer.from('{"method":"PING","data":{"requestId":"é😀"}}'), false)).toEqual({ method: 'PING', data: { requestId: 'é😀' } });
   });
 
+  it('refuses a clientMessageId that could not be stored as sent (lone surrogates, NUL), so two ids never become one', () => {
+    for (const id of ['\udc00', '\udc01', 'a\u0000b']) {
+      const raw = JSON.stringify({ method: 'SEND_MESSAGE', data: { conversationId: '1', content: 'x', clientMessageId: id } });
+      expect(rejected(raw).code).toBe('INVALID_DATA');
+    }
+    expect(decode(JSON.stringify({ method: 'SEND_MESSAGE', data: { conversationId: '1', content: 'x', clientMessageId: '\ufffd' } }), false)).toMatchObject({
+      data: { clientMessageId: '\ufffd' },
+    });
+  });
+
   it('counts requestId and clientMessageId in characters, like content', () => {
     expect(decode(JSON.stringify({ method: 'PING', data: { requestId: '😀'.repeat(64) } }), false)).toEqual({ method: 'PING', data: { requestId: '😀'.repeat(64) } });
     expect(rejected(JSON.stringify({ method: 'PING', data: { requestId: '😀'.repeat(65) } })).code).toBe('INVALID_DATA');
