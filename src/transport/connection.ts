@@ -26,6 +26,7 @@ const IN_INIT_MEMORY_MS = 5000;
 /** setTimeout cannot wait longer than this (about 24.8 days); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** awaiting-auth → authenticated (signIn; signOut goes back) → closing, which is final. */
 export type ConnectionState = 'awaiting-auth' | 'authenticated' | 'closing';
 
 export class Connection implements Client {
@@ -66,7 +67,7 @@ export class Connection implements Client {
     this.#authTimer = setTimeout(() => {
       this.#authTimer = null;
       this.#authDeadlinePassed = true;
-      if (this.#userId === null) this.#endUnauthenticated(`no AUTHENTICATE within ${this.#limits.authTimeoutMs} ms`);
+      if (this.state === 'awaiting-auth') this.#endUnauthenticated(`no AUTHENTICATE within ${this.#limits.authTimeoutMs} ms`);
     }, deps.limits.authTimeoutMs);
     this.#authTimer.unref();
   }

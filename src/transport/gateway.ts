@@ -104,7 +104,7 @@ export class Gateway {
       this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
       // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever its data.
       const err =
-        frame.code === 'INVALID_DATA' && conn.userId === null && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
+        frame.code === 'INVALID_DATA' && conn.state === 'awaiting-auth' && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
           ? new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first', undefined, frame.context)
           : frame;
       // Through the same queue and rate limit as good frames: a flood of garbage is still a flood.
@@ -135,7 +135,7 @@ export class Gateway {
    */
   #fail(conn: Connection, err: AppError): void {
     conn.sendError(err);
-    if (err.context?.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED' && conn.userId === null) {
+    if (err.context?.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED' && conn.state === 'awaiting-auth') {
       conn.close(CLOSE_AUTH, 'authentication failed');
     }
   }
