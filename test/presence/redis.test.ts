@@ -131,10 +131,12 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       await c.presence.add(shared);
       await until(() => lost.length > 0, 2000, 'the reap');
       expect(lost).toEqual([[alone]]);
-      expect(await b.presence.online([alone, shared])).toEqual(new Set([shared]));
+      // (Whether b still sees `alone` offline now depends on a's next beat: not asserted.)
       // Attached after the fact: buffered like onLost. Only `alone` had been announced offline.
       await eventually(async () => (await b.presence.online([alone])).size === 1, 're-registration');
       a.presence.onFound((ids) => found.push(ids));
+      // The registration's answer reaches a just after Redis shows the user back.
+      await eventually(async () => found.length > 0, 'onFound');
       expect(found).toEqual([[alone]]);
       // a's next beats find its lease lapsed again and re-register, but report nobody twice for one
       // reap (a second reap waits for the 5 s reap lock).
