@@ -8,8 +8,7 @@
  */
 import { signDevToken } from '../src/auth/jwt.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { PgDb } from '../src/store/db-pg.js';
-import { PgliteDb } from '../src/store/db-pglite.js';
+import { openDb } from '../src/build.js';
 import { SqlStore } from '../src/store/sql-store.js';
 import type { Db } from '../src/store/store.js';
 import { befriend, createGroup, createUser } from '../test/support/fixtures.js';
@@ -42,9 +41,7 @@ async function ensureGroup(db: Db, memberIds: string[]): Promise<string> {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const db: Db = config.databaseUrl !== null
-    ? new PgDb({ connectionString: config.databaseUrl, maxConnections: 2, connectionTimeoutMs: config.dbConnectTimeoutMs })
-    : new PgliteDb({ dataDir: config.dataDir });
+  const db = openDb(config);
   const store = new SqlStore(db);
   try {
     await store.migrate();

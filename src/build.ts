@@ -28,6 +28,18 @@ import type { Db } from './store/store.js';
 import { SqlStore } from './store/sql-store.js';
 import { Gateway } from './transport/gateway.js';
 
+/** The database the config names: PostgreSQL at DATABASE_URL, or the embedded one in DATA_DIR. */
+export function openDb(config: Config, onError?: (err: Error) => void): Db {
+  if (config.databaseUrl === null) return new PgliteDb({ dataDir: config.dataDir });
+  return new PgDb({
+    connectionString: config.databaseUrl,
+    maxConnections: config.dbPoolSize,
+    connectionTimeoutMs: config.dbConnectTimeoutMs,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    ...(onError === undefined ? {} : { onError }),
+  });
+}
+
 /** How long start-up waits for Redis to confirm subscriptions before serving without it. */
 const REDIS_START_WAIT_MS = 3000;
 
@@ -46,17 +58,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
   const log = opts.logger ?? pino({ level: config.logLevel });
   const metrics = new Metrics();
 
-  const db: Db =
-    opts.db ??
-    (config.databaseUrl === null
-      ? new PgliteDb({ dataDir: config.dataDir })
-      : new PgDb({
-          connectionString: config.databaseUrl,
-          maxConnections: config.dbPoolSize,
-          connectionTimeoutMs: config.dbConnectTimeoutMs,
-          statementTimeoutMs: config.dbStatementTimeoutMs,
-          onError: (err) => log.warn({ err }, 'database connection lost'),
-        }));
+  const db = opts.db ?? openDb(config, (err) => log.warn({ err }, 'database connection lost'));
   const store = new SqlStore(db, { onQuery: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   const closeAll = async () => {

@@ -8,10 +8,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import pino from 'pino';
-import { build, type Node } from '../../src/build.js';
+import { build, openDb, type Node } from '../../src/build.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { PgDb } from '../../src/store/db-pg.js';
-import { PgliteDb } from '../../src/store/db-pglite.js';
 import type { Db } from '../../src/store/store.js';
 import { TestClient } from './client.js';
 
@@ -55,15 +53,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
     ...env,
   });
   // The test holds the node's own database handle, so fixtures see exactly what the node sees.
-  const db: Db =
-    config.databaseUrl === null
-      ? new PgliteDb({ dataDir: config.dataDir })
-      : new PgDb({
-          connectionString: config.databaseUrl,
-          maxConnections: config.dbPoolSize,
-          connectionTimeoutMs: config.dbConnectTimeoutMs,
-          statementTimeoutMs: config.dbStatementTimeoutMs,
-        });
+  const db = openDb(config);
   const node = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), db });
   await node.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = node.app.server.address() as AddressInfo;
