@@ -8,19 +8,14 @@ import { backends, postgresOnly, type BackendNode } from '../support/backends.js
 import { createGroup } from '../support/fixtures.js';
 import { signToken } from '../support/node.js';
 import { PG_BASE_URL } from '../support/services.js';
-import { Clients, closedWithin, expectAlive, freshUsers, received, sleep, waitFor } from './helpers.js';
+import { nodeForSuite, Clients, closedWithin, expectAlive, freshUsers, received, sleep, waitFor } from './helpers.js';
 
 for (const backend of await backends()) {
   describe(`gateway sign-in edges (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend);
     let t: BackendNode;
-    const clients = new Clients(() => t);
-    beforeAll(async () => {
-      t = await backend.start();
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     for (const [name, data] of [

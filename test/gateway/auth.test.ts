@@ -4,11 +4,11 @@
  * expiry. One node per backend; every test makes its own users.
  */
 import { SignJWT } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import { befriend, createGroup } from '../support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
-import { Clients, closedWithin, expectAlive, freshUsers, received, sleep, waitFor, waitUntil } from './helpers.js';
+import { nodeForSuite, closedWithin, expectAlive, freshUsers, received, sleep, waitFor, waitUntil } from './helpers.js';
 
 const AUTH_TIMEOUT_MS = 1000;
 const secret = new TextEncoder().encode(TEST_SECRET);
@@ -16,16 +16,10 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 for (const backend of await backends()) {
   describe(`gateway auth (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend, { AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) });
     let t: BackendNode;
-    const clients = new Clients(() => t);
-
-    beforeAll(async () => {
-      t = await backend.start({ AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) });
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     /** Sends one message over the wire and waits for its ack; returns the message. */

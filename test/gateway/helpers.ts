@@ -3,7 +3,8 @@
  * every suite repeats (a connection still answers PING; a connection was closed with a code).
  */
 import { randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import type { Backend, BackendNode } from '../support/backends.js';
 import { TestClient, type Frame } from '../support/client.js';
 import { createUser } from '../support/fixtures.js';
 import type { TestNode } from '../support/node.js';
@@ -91,6 +92,29 @@ export async function receivedAtLeast(
  * The clients a suite opened, so `afterEach` can close them all (TestNode only closes its own
  * at node shutdown). Clients are opened against the node `node()` returns at call time.
  */
+/**
+ * One node per describe block, started before its tests (on `backend`, with `env` over the test
+ * defaults); the clients a test opened are closed after it, the node after the block. Call it
+ * inside describe(); `node()` answers from the first beforeAll on.
+ */
+export function nodeForSuite(backend: Backend, env: Record<string, string> = {}): { node: () => BackendNode; clients: Clients } {
+  let started: BackendNode | undefined;
+  const node = () => {
+    if (started === undefined) throw new Error('the suite\'s node has not started');
+    return started;
+  };
+  const clients = new Clients(node);
+  beforeAll(async () => {
+    started = await backend.start(env);
+  });
+  afterEach(() => clients.closeAll());
+  afterAll(async () => {
+    await clients.closeAll();
+    await started?.close();
+  });
+  return { node, clients };
+}
+
 export class Clients {
   readonly #node: () => TestNode;
   #open: TestClient[] = [];

@@ -4,26 +4,20 @@
  * change (a trigger NOTIFYs, every node LISTENs), so the cache follows at once; the TTL is left at
  * its 60 s default here to show it is not what makes these pass.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import { createGroup } from '../support/fixtures.js';
-import { Clients, expectNone, freshUsers, sleep, waitFor } from './helpers.js';
+import { nodeForSuite, expectNone, freshUsers, sleep, waitFor } from './helpers.js';
 
 /** A change notification travels asynchronously; it takes about a millisecond on loopback. */
 const NOTIFY_MS = 300;
 
 for (const backend of await backends()) {
   describe(`gateway membership cache (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend);
     let t: BackendNode;
-    const clients = new Clients(() => t);
-
-    beforeAll(async () => {
-      t = await backend.start();
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     it('a member added in SQL after the cache was filled can send at once, and every member receives it', async () => {

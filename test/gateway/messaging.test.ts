@@ -3,27 +3,21 @@
  * clientMessageId idempotency, NOT_FOUND for non-members, OPEN_CONVERSATION, TYPING,
  * FETCH_MESSAGES paging and PING. One node per backend; every test makes its own users.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
 import { createGroup } from '../support/fixtures.js';
-import { Clients, expectNone, freshUsers, received, receivedAtLeast, sleep, waitFor } from './helpers.js';
+import { nodeForSuite, expectNone, freshUsers, received, receivedAtLeast, sleep, waitFor } from './helpers.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const DECIMAL = /^[1-9][0-9]*$/;
 
 for (const backend of await backends()) {
   describe(`gateway messaging (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend);
     let t: BackendNode;
-    const clients = new Clients(() => t);
-
-    beforeAll(async () => {
-      t = await backend.start();
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     async function storedCount(conversationId: string): Promise<number> {

@@ -3,26 +3,20 @@
  * only; USER_LEFT within 5 s of the last one closing, with users.last_visit set; INVITATION_SENT
  * when the main API's client starts a conversation (spec §3). One node per backend.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import { befriend } from '../support/fixtures.js';
-import { Clients, closedWithin, expectNone, freshUsers, received, sleep, waitFor } from './helpers.js';
+import { nodeForSuite, closedWithin, expectNone, freshUsers, received, sleep, waitFor } from './helpers.js';
 
 /** Spec §2.3: USER_LEFT within 5 seconds of the last connection closing. */
 const USER_LEFT_WITHIN_MS = 5000;
 
 for (const backend of await backends()) {
   describe(`gateway presence (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend);
     let t: BackendNode;
-    const clients = new Clients(() => t);
-
-    beforeAll(async () => {
-      t = await backend.start();
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     async function lastVisit(userId: string): Promise<Date | null> {

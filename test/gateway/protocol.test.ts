@@ -5,26 +5,20 @@
  * MAX_FRAME_BYTES; shutdown is the last test because it stops that node.
  */
 import WebSocket from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
 import { createGroup } from '../support/fixtures.js';
-import { Clients, closedWithin, expectAlive, freshUsers, received, waitFor, waitUntil } from './helpers.js';
+import { nodeForSuite, closedWithin, expectAlive, freshUsers, received, waitFor, waitUntil } from './helpers.js';
 
 const MAX_FRAME_BYTES = 4096;
 
 for (const backend of await backends()) {
   describe(`gateway protocol (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend, { MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) });
     let t: BackendNode;
-    const clients = new Clients(() => t);
-
-    beforeAll(async () => {
-      t = await backend.start({ MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) });
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     /** The HTTP status a WebSocket upgrade on `path` is answered with (101 when it is accepted). */

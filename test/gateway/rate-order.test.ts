@@ -2,22 +2,17 @@
  * Rate limiting keeps the order of replies, and a connection closed for its rate (4429) still
  * gets the answer to every frame accepted before: a stored message is always acknowledged.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import { createGroup } from '../support/fixtures.js';
-import { Clients, closedWithin, freshUsers, sleep } from './helpers.js';
+import { nodeForSuite, closedWithin, freshUsers, sleep } from './helpers.js';
 
 for (const backend of await backends()) {
   describe(`gateway rate limit, order of replies (${backend.name})`, () => {
+    const { clients, node } = nodeForSuite(backend, { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '5', RATE_LIMIT_STRIKES: '3' });
     let t: BackendNode;
-    const clients = new Clients(() => t);
-    beforeAll(async () => {
-      t = await backend.start({ RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '5', RATE_LIMIT_STRIKES: '3' });
-    });
-    afterEach(() => clients.closeAll());
-    afterAll(async () => {
-      await clients.closeAll();
-      await t?.close();
+    beforeAll(() => {
+      t = node();
     });
 
     it('answers accepted frames first and in order, then the refusals, then closes 4429', async () => {
