@@ -138,8 +138,13 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const c3 = await createGroup(db, [me, x, y]);
       const empty = await createGroup(db, [me, y]); // newest creation, but no message
       await createGroup(db, [x, y]); // not mine
+      // A few ms apart: the time cursor below is an ISO time, which holds milliseconds only, while
+      // the database keeps microseconds; two messages in one millisecond would share a cursor.
+      const apart = () => new Promise((r) => setTimeout(r, 3));
       await send(c2, y, 'to me');
+      await apart();
       await send(c3, me, 'from me');
+      await apart();
       await send(c1, x, 'latest');
       const all = await store.conversations(me, { limit: 10 });
       expect(all.map((c) => c.id)).toEqual([c1, c3, c2, empty]);
