@@ -6,6 +6,7 @@
 import type { Db } from './store.js';
 import * as base from './migrations/001_base.js';
 import * as membersNotify from './migrations/002_members_notify.js';
+import * as appendBatch from './migrations/003_append_batch.js';
 
 interface Migration {
   version: number;
@@ -17,6 +18,7 @@ interface Migration {
 const migrations: Migration[] = [
   { version: 1, ...base },
   { version: 2, ...membersNotify },
+  { version: 3, ...appendBatch },
 ];
 
 /** 'mass' in ASCII: a fixed key every node agrees on, unlikely to collide with the main API's locks. */
