@@ -25,6 +25,8 @@ export class Metrics {
   readonly errors: Counter<'code'>;
   /** Store latency in seconds, by `operation` (`append_message` is storing a message; also `conversations`, `messages`, ...). */
   readonly storeSeconds: Histogram<'operation'>;
+  /** Messages per group commit (one transaction stores a batch of sends). */
+  readonly appendBatchSize: Histogram;
   /** Connections the server closed, by close `code` (4401, 4408, 4429, 1009, 1001). */
   readonly closes: Counter<'code'>;
 
@@ -61,6 +63,12 @@ export class Metrics {
       labelNames: ['operation'],
       // 0.5 ms (an embedded or local query) up to 1 s (a struggling database); slower lands in +Inf.
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.appendBatchSize = new Histogram({
+      name: `${PREFIX}append_batch_size`,
+      help: 'Messages stored per transaction (group commit)',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers,
     });
     this.closes = new Counter({

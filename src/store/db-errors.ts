@@ -4,11 +4,6 @@
  */
 import { AppError } from '../errors.js';
 
-/** The clientMessageId index (or another unique index) refused a row. */
-export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === '23505';
-}
-
 /** Node socket errors that mean the server cannot be reached. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** pg and PGlite report a lost or closed connection only in the message. */

@@ -1,15 +1,15 @@
 /**
  * The Store over any Db: massenger's SQL (the storing statement in append.ts, the schema in
  * migrations/), one dialect for PostgreSQL and PGlite. Driver errors stop here (style §6): every
- * operation runs through #run, which maps them with translate(); the clientMessageId unique
- * violation becomes the idempotent answer instead.
+ * operation runs through #run, which maps them with translate(). Messages are stored in batches
+ * (group commit, append.ts); appendMessage is a batch of one.
  */
 import { AppError, conversationNotFound } from '../errors.js';
-import { isUniqueViolation, translate } from './db-errors.js';
-import { append, byClientMessageId } from './append.js';
+import { translate } from './db-errors.js';
+import { appendBatch } from './append.js';
 import { migrate } from './migrate.js';
 import { idOrNull, isId, MAX_BIGINT, MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
-import type { AppendMessageInput, AppendResult, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
+import type { AppendMessageInput, AppendOutcome, AppendResult, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
 
 export interface SqlStoreOptions {
   /** Called after every store operation with its name (e.g. 'append_message') and duration in seconds. */
@@ -85,19 +85,37 @@ export class SqlStore implements Store {
     });
   }
 
-  appendMessage(input: AppendMessageInput): Promise<AppendResult> {
-    return this.#run('append_message', async () => {
-      if (!isId(input.conversationId) || !isId(input.authorId)) throw conversationNotFound();
+  async appendMessage(input: AppendMessageInput): Promise<AppendResult> {
+    const [outcome] = await this.appendMessages([input]);
+    if (outcome === undefined || outcome instanceof AppError) throw outcome ?? new AppError('INTERNAL', 'no outcome');
+    return outcome;
+  }
+
+  appendMessages(inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
+    return this.#run('append_messages', async () => {
+      // Ids that cannot be bigints name nothing: answered here, so they cannot fail the batch.
+      const valid: AppendMessageInput[] = [];
+      const outcomes: Array<AppendOutcome | undefined> = inputs.map((i) => {
+        if (isId(i.conversationId) && isId(i.authorId)) {
+          valid.push(i);
+          return undefined;
+        }
+        return conversationNotFound();
+      });
+      if (valid.length === 0) return outcomes as AppendOutcome[];
+      let stored: AppendOutcome[];
       try {
-        return await append(this.#db, input);
+        stored = await appendBatch(this.#db, valid);
       } catch (err) {
-        // A duplicate (same author and clientMessageId) sent at the same moment: the unique index
-        // picked the winner, and this one answers with it.
-        if (input.clientMessageId === null || !isUniqueViolation(err)) throw err;
-        const original = await byClientMessageId(this.#db, input.authorId, input.clientMessageId);
-        if (original === null) throw err;
-        return { message: original, created: false, prevCreatedAt: null };
+        // One message the database refuses (text it cannot hold) must not fail its neighbours:
+        // store them one by one, each in its own statement. An unreachable database fails all.
+        const appErr = translate(err);
+        if (valid.length === 1 || appErr.code === 'UNAVAILABLE') throw appErr;
+        stored = [];
+        for (const input of valid) stored.push(await appendBatch(this.#db, [input]).then((o) => o[0] as AppendOutcome, (e: unknown) => translate(e)));
       }
+      let next = 0;
+      return outcomes.map((o) => o ?? (stored[next++] as AppendOutcome));
     });
   }
 

@@ -7,6 +7,7 @@
  * failures at this boundary: a database that cannot be reached becomes AppError('UNAVAILABLE'),
  * so the core never sees a driver error.
  */
+import type { AppError } from '../errors.js';
 
 export interface NotificationListener {
   onNotify(payload: string): void;
@@ -79,6 +80,9 @@ export interface AppendResult {
   prevCreatedAt: Date | null;
 }
 
+/** One message's outcome in a batch: stored (or its original), or the error for that message alone. */
+export type AppendOutcome = AppendResult | AppError;
+
 export interface Store {
   /** Runs pending migrations under an advisory lock, so nodes starting together are safe. */
   migrate(): Promise<void>;
@@ -101,6 +105,14 @@ export interface Store {
    * Throws NOT_FOUND when the conversation does not exist or the author is not a member.
    */
   appendMessage(input: AppendMessageInput): Promise<AppendResult>;
+
+  /**
+   * Group commit: stores a batch of messages, of any conversations, in one transaction, with the
+   * guarantees of appendMessage for each. Outcomes come back in input order; a message that cannot
+   * be stored (NOT_FOUND) gets its error in its place without failing the others. Rejects (nothing
+   * stored) when the batch could not be committed at all.
+   */
+  appendMessages(inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]>;
 
   /** Messages with id < before (or the newest), up to limit, oldest first; hasMore when older ones exist. */
   messages(conversationId: string, opts: { before?: string; limit: number }): Promise<{ messages: MessageRow[]; hasMore: boolean }>;

@@ -36,10 +36,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const { rows } = await db.query<{ version: number; count: string }>(
         'SELECT version, count(*) AS count FROM massenger_migrations GROUP BY version ORDER BY version',
       );
-      expect(rows.map((r) => [Number(r.version), Number(r.count)])).toEqual([
-        [1, 1],
-        [2, 1],
-      ]);
+      // Every migration recorded exactly once, versions 1..N without a gap.
+      expect(rows.map((r) => [Number(r.version), Number(r.count)])).toEqual(rows.map((_, i) => [i + 1, 1]));
+      expect(rows.length).toBeGreaterThanOrEqual(3);
     });
 
     it('stores a message and chains prevId to the previous one', async () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
-import { storeContract } from '../contracts/store.js';
+import { storeContract, type StoreUnderTest } from '../contracts/store.js';
+import { storeBatchContract } from '../contracts/store-batch.js';
 import { createGroup, createUser } from '../support/fixtures.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
@@ -12,7 +13,7 @@ async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-storeContract('PGlite', async () => {
+const makeStore = async (): Promise<StoreUnderTest> => {
   const { dir, remove } = await tempDir();
   const db = new PgliteDb({ dataDir: dir });
   const store = new SqlStore(db);
@@ -24,7 +25,9 @@ storeContract('PGlite', async () => {
       await remove();
     },
   };
-});
+};
+storeContract('PGlite', makeStore);
+storeBatchContract('PGlite', makeStore);
 
 describe('PgliteDb', () => {
   it('keeps data across close and reopen', async () => {
@@ -54,7 +57,7 @@ describe('PgliteDb', () => {
     await store.migrate();
     await store.ping();
     await expect(store.appendMessage({ conversationId: '1', authorId: '1', content: 'x', clientMessageId: null })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(seen).toEqual(['migrate:true', 'ping:true', 'append_message:true']);
+    expect(seen).toEqual(['migrate:true', 'ping:true', 'append_messages:true']);
     await store.close();
     await expect(store.ping()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
