@@ -9,6 +9,7 @@ import { AppError } from '../../errors.js';
 import { DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT, parseId } from '../../protocol/codec.js';
 import { callerId } from '../auth.js';
 import { ok } from '../envelope.js';
+import { queryLimit } from '../query.js';
 
 /** GET /massenger pages 10 conversations at a time unless asked otherwise. */
 const DEFAULT_CONVERSATIONS = 10;
@@ -22,14 +23,23 @@ function id(value: string, field: string): string {
   return parsed;
 }
 
+/**
+ * Times a `before` cursor may name: the database has no year 0 (which "0000-01-01" would reach),
+ * and no conversation is older than 1970, so the range is bounded where every value is storable.
+ */
+const MIN_CURSOR_MS = Date.UTC(1970, 0, 1);
+const MAX_CURSOR_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /** `before` of GET /massenger: a conversation id (older than that one) or an ISO 8601 time. */
 function conversationCursor(before: string | undefined): ConversationPage['before'] {
   if (before === undefined) return undefined;
   if (/^[0-9]+$/.test(before)) return { conversationId: id(before, 'before') };
   // Date() would also read "-1" or "May 5": only an ISO 8601 date or date-time is a time here.
-  const time = /^\d{4}-\d{2}-\d{2}(T|$)/.test(before) ? new Date(before) : new Date(NaN);
-  if (Number.isNaN(time.getTime())) throw new AppError('INVALID_DATA', 'before must be a conversation id or an ISO 8601 time');
-  return { time };
+  const ms = /^\d{4}-\d{2}-\d{2}(T|$)/.test(before) ? Date.parse(before) : NaN;
+  if (!(ms >= MIN_CURSOR_MS && ms <= MAX_CURSOR_MS)) {
+    throw new AppError('INVALID_DATA', 'before must be a conversation id or an ISO 8601 time from 1970 to 9999');
+  }
+  return { time: new Date(ms) };
 }
 
 export function massengerRoutes(app: FastifyInstance, deps: { directory: Directory; verifier: TokenVerifier }): void {
@@ -71,7 +81,7 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
     },
   );
 
-  app.get<{ Querystring: { limit?: number; before?: string } }>(
+  app.get<{ Querystring: { limit?: string; before?: string } }>(
     '/massenger',
     {
       onRequest: authenticate,
@@ -79,7 +89,8 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_CONVERSATIONS },
+            // A string, read by queryLimit: Ajv's coercion would accept "Infinity" (issue 7, defect 3).
+            limit: { type: 'string' },
             before: { type: 'string', minLength: 1, maxLength: 64 },
           },
         },
@@ -87,12 +98,13 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
     },
     async (request) => {
       const userId = caller(request);
-      const page = { limit: request.query.limit ?? DEFAULT_CONVERSATIONS, before: conversationCursor(request.query.before) };
+      const limit = queryLimit(request.query.limit, 'limit', DEFAULT_CONVERSATIONS, MAX_CONVERSATIONS);
+      const page = { limit, before: conversationCursor(request.query.before) };
       return ok({ conversations: await directory.conversations(userId, page) });
     },
   );
 
-  app.get<{ Params: { conversationId: string }; Querystring: { limit?: number; before?: string } }>(
+  app.get<{ Params: { conversationId: string }; Querystring: { limit?: string; before?: string } }>(
     '/massenger/:conversationId',
     {
       onRequest: authenticate,
@@ -103,7 +115,7 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_FETCH_LIMIT },
+            limit: { type: 'string' },
             before: { type: 'string', pattern: idPattern },
           },
         },
@@ -111,11 +123,13 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
     },
     async (request) => {
       const userId = caller(request);
+      // Bad input first (400), as the schema's checks are, then the stranger's 404.
+      const { before } = request.query;
+      const limit = queryLimit(request.query.limit, 'limit', DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT);
+      const page = { limit, before: before === undefined ? undefined : id(before, 'before') };
       const conversationId = parseId(request.params.conversationId);
       // Id 0 or one past bigint cannot name a conversation: same answer as a stranger's (spec §2.3).
       if (conversationId === null) throw new AppError('NOT_FOUND', 'conversation not found');
-      const { before, limit } = request.query;
-      const page = { limit: limit ?? DEFAULT_FETCH_LIMIT, before: before === undefined ? undefined : id(before, 'before') };
       return ok({ conversation: await directory.conversation(userId, conversationId, page) });
     },
   );
