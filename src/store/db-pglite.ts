@@ -1,11 +1,14 @@
 /**
- * Db over PGlite, the embedded PostgreSQL used when DATABASE_URL is unset (spec §4).
- * PGlite is one connection: its transaction() holds a mutex that plain queries also wait for,
- * so transactions never interleave.
+ * Db over PGlite, the embedded PostgreSQL used when DATABASE_URL is unset (spec §4). PGlite runs
+ * in a worker thread of its own (pglite-thread.ts), so its CPU never blocks the sockets; this side
+ * only passes requests and replies. PGlite is one connection: its transaction() holds a lock that
+ * plain queries also wait for, so transactions never interleave.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite, types } from '@electric-sql/pglite';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ThreadData, ThreadReply, ThreadRequest } from './pglite-thread.js';
 import type { Db, NotificationListener } from './store.js';
 
 export interface PgliteDbOptions {
@@ -13,44 +16,98 @@ export interface PgliteDbOptions {
   dataDir?: string;
 }
 
-/** Parse like node-postgres so SqlStore sees the same values on both: ids as strings, times as Date. */
-const parsers = {
-  [types.INT8]: (x: string) => x,
-  [types.TIMESTAMPTZ]: (x: string) => new Date(x),
-};
+/** Distributive, so each request keeps its own fields without its id. */
+type Request = ThreadRequest extends infer R ? (R extends ThreadRequest ? Omit<R, 'id'> : never) : never;
+
+/**
+ * The compiled thread script. Under the test runner this module is TypeScript in src/, which a
+ * worker cannot load: the build's copy in dist/ is used then (npm test builds first).
+ */
+function threadScript(): URL {
+  const here = new URL('./pglite-thread.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return here;
+  const built = join(fileURLToPath(new URL('../../', import.meta.url)), 'dist/src/store/pglite-thread.js');
+  if (!existsSync(built)) throw new Error(`${built} is missing: run npm run build first`);
+  return new URL(`file://${built}`);
+}
 
 export class PgliteDb implements Db {
-  #pg: PGlite;
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve: (result: unknown) => void; reject: (err: Error) => void }>();
+  readonly #listeners = new Map<string, NotificationListener>();
+  #nextId = 0;
+  #closed = false;
+  /** Set when the thread died: every request fails with it. */
+  #dead: Error | null = null;
 
   constructor(options: PgliteDbOptions = {}) {
-    let dataDir: string | undefined;
-    if (options.dataDir !== undefined) {
-      dataDir = join(options.dataDir, 'db');
-      mkdirSync(dataDir, { recursive: true });
-    }
-    this.#pg = new PGlite({ dataDir, parsers });
+    const data: ThreadData = { dataDir: options.dataDir === undefined ? null : join(options.dataDir, 'db') };
+    this.#worker = new Worker(threadScript(), { workerData: data });
+    this.#worker.on('message', (reply: ThreadReply) => this.#receive(reply));
+    this.#worker.on('error', (err) => this.#die(err));
+    this.#worker.on('exit', (code) => this.#die(new Error(`PGlite is closed (its thread exited with code ${code})`)));
   }
 
   async query<Row>(text: string, values?: unknown[]): Promise<{ rows: Row[] }> {
-    const result = await this.#pg.query<Row>(text, values);
-    return { rows: result.rows };
+    return { rows: (await this.#call({ op: 'query', text, values, tx: null })) as Row[] };
   }
 
-  transaction<T>(fn: (tx: Pick<Db, 'query'>) => Promise<T>): Promise<T> {
-    return this.#pg.transaction((tx) =>
-      fn({ query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await tx.query<Row>(text, values)).rows }) }),
-    );
+  async transaction<T>(fn: (tx: Pick<Db, 'query'>) => Promise<T>): Promise<T> {
+    const tx = (await this.#call({ op: 'begin' })) as number;
+    let result: T;
+    try {
+      result = await fn({ query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await this.#call({ op: 'query', text, values, tx })) as Row[] }) });
+    } catch (err) {
+      await this.#call({ op: 'end', tx, commit: false }).catch(() => undefined);
+      throw err;
+    }
+    await this.#call({ op: 'end', tx, commit: true });
+    return result;
   }
 
   /** One process, one connection: no notification can be missed, so onGap is never called. */
   async listen(channel: string, listener: NotificationListener): Promise<() => Promise<void>> {
-    const unlisten = await this.#pg.listen(channel, (payload) => listener.onNotify(payload));
+    this.#listeners.set(channel, listener);
+    await this.#call({ op: 'listen', channel });
     return async () => {
-      if (!this.#pg.closed) await unlisten();
+      this.#listeners.delete(channel);
+      if (!this.#closed) await this.#call({ op: 'unlisten', channel }).catch(() => undefined);
     };
   }
 
   async close(): Promise<void> {
-    if (!this.#pg.closed) await this.#pg.close();
+    if (this.#closed) return;
+    // Requests already sent are answered before the close: the thread handles them in order.
+    await this.#call({ op: 'close' }).catch(() => undefined);
+    this.#closed = true;
+    await this.#worker.terminate();
+  }
+
+  #call(request: Request): Promise<unknown> {
+    if (this.#closed || this.#dead !== null) return Promise.reject(this.#dead ?? new Error('PGlite is closed'));
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...request, id } as ThreadRequest);
+    });
+  }
+
+  #receive(reply: ThreadReply): void {
+    if (reply.id === null) {
+      this.#listeners.get(reply.notify)?.onNotify(reply.payload);
+      return;
+    }
+    const waiting = this.#waiting.get(reply.id);
+    if (waiting === undefined) return;
+    this.#waiting.delete(reply.id);
+    if (reply.ok) waiting.resolve(reply.result);
+    // The database's error, with its SQLSTATE code, for translate() (db-errors.ts).
+    else waiting.reject(Object.assign(new Error(reply.error.message), reply.error));
+  }
+
+  #die(err: Error): void {
+    this.#dead ??= this.#closed ? new Error('PGlite is closed') : err;
+    for (const waiting of this.#waiting.values()) waiting.reject(new Error(`PGlite is closed: ${err.message}`));
+    this.#waiting.clear();
   }
 }
