@@ -35,6 +35,11 @@ export interface ErrorContext {
   clientMessageId?: string | undefined;
 }
 
+/**
+ * An answer to a request, not a bug: it carries no stack trace (capturing one costs more than the
+ * rest of a refusal, and an overloaded node refuses thousands a second). An INTERNAL error keeps
+ * the failure that caused it, with its stack, as `cause`.
+ */
 export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
@@ -42,7 +47,13 @@ export class AppError extends Error {
     options?: ErrorOptions,
     readonly context?: ErrorContext,
   ) {
-    super(message, options);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(message, options);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'AppError';
   }
 
