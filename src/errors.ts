@@ -41,19 +41,16 @@ export interface ErrorContext {
  * the failure that caused it, with its stack, as `cause`.
  */
 export class AppError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    options?: ErrorOptions,
-    readonly context?: ErrorContext,
-  ) {
+  readonly code: ErrorCode;
+  readonly context?: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions, context?: ErrorContext) {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    try {
-      super(message, options);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    super(message, options);
+    Error.stackTraceLimit = limit;
+    this.code = code;
+    this.context = context;
     this.name = 'AppError';
   }
 
