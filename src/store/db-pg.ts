@@ -2,6 +2,7 @@
  * Db over a node-postgres pool. pg's defaults already give what the store expects: int8 as
  * decimal strings (ids never lose precision) and timestamptz as Date.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { PgListener } from './pg-listener.js';
 import type { Db, NotificationListener } from './store.js';
@@ -23,6 +24,26 @@ export interface PgDbOptions {
  * is noticed in seconds, not the OS default of two hours (the LISTEN connection is idle by nature).
  */
 const KEEPALIVE_DELAY_MS = 10_000;
+
+/**
+ * Every statement with parameters runs as a named prepared statement, named after its text: each
+ * pooled connection parses and plans it once and then only binds and executes (the hot statements,
+ * storing a batch and the INIT reads, repeat thousands of times a second). The statements are a
+ * fixed set of texts in the code, so each connection prepares a bounded number.
+ */
+const statementNames = new Map<string, string>();
+const MAX_PREPARED = 500;
+function prepared(text: string, values: unknown[] | undefined): pg.QueryConfig {
+  if (values === undefined || values.length === 0) return { text };
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    // A safety bound: were a caller ever to build texts on the fly, they would run unprepared.
+    if (statementNames.size >= MAX_PREPARED) return { text, values };
+    name = `m${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
 
 export class PgDb implements Db {
   #pool: pg.Pool;
@@ -46,7 +67,7 @@ export class PgDb implements Db {
   }
 
   async query<Row>(text: string, values?: unknown[]): Promise<{ rows: Row[] }> {
-    const result = await this.#pool.query(text, values);
+    const result = await this.#pool.query(prepared(text, values));
     return { rows: result.rows as Row[] };
   }
 
@@ -60,7 +81,7 @@ export class PgDb implements Db {
     try {
       await client.query('BEGIN');
       const result = await fn({
-        query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await client.query(text, values)).rows as Row[] }),
+        query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await client.query(prepared(text, values))).rows as Row[] }),
       });
       await client.query('COMMIT');
       return result;
