@@ -3,8 +3,8 @@
  *
  * ROUTING BY INTEREST. Each node subscribes to two channels: its own node channel
  * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
- * A `deliver` or `message` event goes to the node channels of the nodes that hold its users (read
- * from RedisPresence's user → nodes sets, one SUNION), once per node, this node included: local
+ * A `deliver` or `message` event goes to the node channels of the nodes that hold its users (asked
+ * of presence through `locate`: RedisPresence answers with one SUNION), once per node, this node included: local
  * delivery goes through Redis too, so there is one path and one order. Why per node: broadcast
  * makes every node parse all traffic (N times the bytes for N nodes); a channel per user makes
  * subscriptions O(users) (SUBSCRIBE on every connect, a PUBLISH per member); a channel per node
@@ -73,6 +73,11 @@ export const redisOptions: RedisOptions = {
 export interface RedisBusOptions {
   /** Connected client used for publishing and the scripts; owned by the caller. */
   pub: Redis;
+  /**
+   * The ids of the nodes holding any of these users: where an event must go. Presence owns that
+   * knowledge (RedisPresence.nodesHolding); the bus only asks.
+   */
+  locate: (userIds: readonly string[]) => Promise<string[]>;
   /** This node's id, the same one RedisPresence uses. */
   nodeId: string;
   /** Key and channel prefix. Default `massenger`. */
@@ -93,6 +98,7 @@ interface Routed {
 
 export class RedisBus implements Bus {
   readonly #pub: Redis;
+  readonly #locate: RedisBusOptions['locate'];
   readonly #sub: Redis;
   readonly #nodeId: string;
   readonly #names: RedisNames;
@@ -118,6 +124,7 @@ export class RedisBus implements Bus {
 
   constructor(options: RedisBusOptions) {
     this.#pub = options.pub;
+    this.#locate = options.locate;
     this.#nodeId = options.nodeId;
     this.#names = redisNames(options.prefix);
     this.#ownChannel = this.#names.nodeChannel(this.#nodeId);
@@ -258,11 +265,9 @@ export class RedisBus implements Bus {
 
   /** Node channels of the nodes holding any of the users, plus the sender's node. */
   async #targets(userIds: readonly string[], originNodeId: string | undefined): Promise<string[]> {
-    const n = this.#names;
-    // Dead nodes' stale entries may be included until reaped: a publish nobody hears costs little.
-    const nodeIds = userIds.length === 0 ? [] : await this.#pub.sunion(...userIds.map((id) => n.userNodes(id)));
+    const nodeIds = await this.#locate(userIds);
     if (originNodeId !== undefined && !nodeIds.includes(originNodeId)) nodeIds.push(originNodeId);
-    return nodeIds.map((id) => n.nodeChannel(id));
+    return nodeIds.map((id) => this.#names.nodeChannel(id));
   }
 
   async #gate(event: Extract<Publishable, { type: 'message' }>, envelope: string, channels: string[], direct: boolean): Promise<void> {

@@ -161,6 +161,17 @@ export class RedisPresence implements Presence {
     }
   }
 
+  /**
+   * The ids of the nodes holding any of these users, for the Redis bus's routing (one SUNION).
+   * May include a dead node until it is reaped: a publish nobody hears costs little. Rejects when
+   * Redis does not answer (the bus then delivers locally).
+   */
+  async nodesHolding(userIds: readonly string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const n = this.#names;
+    return this.#redis.sunion(...userIds.map((id) => n.userNodes(id)));
+  }
+
   onLost(listener: (userIds: string[]) => void): void {
     this.#lostListeners.push(listener);
     // start() registers before the core subscribes: hand it what that registration found.

@@ -41,7 +41,7 @@ async function startNode(prefix: string, nodeId: string, options: { orderWaitMs?
   const redis = await connect(options.url, options.retryMs);
   const presence = new RedisPresence({ redis, nodeId, prefix, leaseTtlMs: 2000, heartbeatMs: 200 });
   await presence.start();
-  const bus = new RedisBus({ pub: redis, nodeId, prefix, orderWaitMs: options.orderWaitMs, log: options.log });
+  const bus = new RedisBus({ pub: redis, locate: (userIds) => presence.nodesHolding(userIds), nodeId, prefix, orderWaitMs: options.orderWaitMs, log: options.log });
   await bus.start();
   const events = collect(bus);
   const close = async () => {
@@ -220,7 +220,7 @@ describe.runIf(await needs('redis'))('RedisBus with Redis unreachable since star
     const pub = new Redis(`redis://127.0.0.1:${await freePort()}`, { ...redisOptions, lazyConnect: true });
     pub.on('error', () => {});
     pub.connect().catch(() => {});
-    const bus = new RedisBus({ pub, nodeId: 'lonely' });
+    const bus = new RedisBus({ pub, locate: async () => [], nodeId: 'lonely' });
     const events = collect(bus);
     const event = deliver([u()]);
     await bus.publish(event);
