@@ -35,6 +35,7 @@ const message: Message = {
   content: (ascii ? 'hello ok ' : 'héllo ✓ ').repeat(Math.ceil(size / 8)).slice(0, size),
   createdAt: new Date().toISOString(),
   updatedAt: new Date().toISOString(),
+  deletedAt: null,
   clientMessageId: 'c-4f1d2a',
 };
 const frame: ServerFrame = { method: 'MESSAGE_SENT', data: { message } };

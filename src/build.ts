@@ -13,9 +13,14 @@ import { RedisBus, redisOptions } from './bus/redis.js';
 import type { Config } from './config.js';
 import { Chat } from './core/chat.js';
 import { Directory } from './core/directory.js';
+import { Departures } from './core/departures.js';
 import { createReceiver } from './core/fanout.js';
 import { Hub } from './core/hub.js';
 import { MembersCache } from './core/members.js';
+import { Membership } from './core/membership.js';
+import { MessageChanges } from './core/message-changes.js';
+import { guardReceiver } from './core/receiver-guard.js';
+import { Replies } from './core/replies.js';
 import { Roster } from './core/roster.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './metrics.js';
@@ -102,21 +107,31 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       maxEntries: config.membersCacheSize,
       ttlMs: config.membersCacheTtlMs,
     });
+    // A leave silences the user here as soon as its MEMBERS_CHANGED arrives (departures.ts).
+    const departures = new Departures({ members, staleListMs: config.membersCacheTtlMs });
     // Every node hears every membership change from the database itself, whoever made it.
     const stopWatching = await store.watchMembers({
-      changed: (conversationId) => members.invalidate(conversationId),
+      changed: (conversationId) => {
+        members.invalidate(conversationId);
+        departures.changed(conversationId);
+      },
       reset: () => members.clear(),
     });
     closers.push(stopWatching);
     const roster = new Roster({ hub, presence, store, bus, log });
-    const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, nodeId: config.nodeId });
+    const replies = new Replies();
+    const changes = new MessageChanges({ store, bus, members, replies });
+    const membership = new Membership({ store, bus, members });
+    const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, nodeId: config.nodeId, changes });
     const directory = new Directory({ store, bus, presence });
-    bus.subscribe(createReceiver({ hub, nodeId: config.nodeId, log }));
+    bus.subscribe(guardReceiver(createReceiver({ hub, nodeId: config.nodeId, log }), { departures, replies, hub }));
 
     const checks = [{ name: 'database', ping: () => store.ping() }];
     if (redisClient !== null) checks.push({ name: 'redis', ping: () => bus.ping() });
     const app = buildApp({
       directory,
+      changes,
+      membership,
       verifier,
       metrics,
       checks,

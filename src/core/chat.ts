@@ -12,6 +12,7 @@ import type { ClientFrame, Message, ServerFrame } from '../protocol/frames.js';
 import type { Store } from '../store/store.js';
 import type { Hub, Peer } from './hub.js';
 import type { MembersCache } from './members.js';
+import type { MessageChanges } from './message-changes.js';
 import type { Roster } from './roster.js';
 import { SerialQueue } from './serial.js';
 import { memberIds, toConversation, toMessage } from './views.js';
@@ -51,6 +52,8 @@ export interface ChatDeps {
   members: MembersCache;
   verifier: TokenVerifier;
   nodeId: string;
+  /** EDIT_MESSAGE and DELETE_MESSAGE, shared with the HTTP side. */
+  changes: Pick<MessageChanges, 'editMessage' | 'deleteMessage'>;
 }
 
 export class Chat {
@@ -80,6 +83,10 @@ export class Chat {
         return this.typing(userId, frame.data);
       case 'FETCH_MESSAGES':
         return this.fetchMessages(client, userId, frame.data);
+      case 'EDIT_MESSAGE':
+        return this.#d.changes.editMessage(client, userId, frame.data);
+      case 'DELETE_MESSAGE':
+        return this.#d.changes.deleteMessage(client, userId, frame.data);
     }
   }
 
@@ -116,10 +123,11 @@ export class Chat {
 
   async #init(userId: string, lastMessageId: string | undefined): Promise<Extract<ServerFrame, { method: 'INIT' }>> {
     const { store, presence } = this.#d;
-    const [rows, friends, missed] = await Promise.all([
+    const [rows, friends, missed, changed] = await Promise.all([
       store.conversations(userId, { limit: INIT_CONVERSATIONS }),
       store.friends(userId),
       lastMessageId === undefined ? null : store.messagesSince(userId, lastMessageId, MAX_MISSED_MESSAGES + 1),
+      lastMessageId === undefined ? null : store.changedSince(userId, lastMessageId, MAX_MISSED_MESSAGES + 1),
     ]);
     const online = await presence.online([...memberIds(rows), ...friends.map((f) => f.userId)]);
     online.add(userId);
@@ -128,10 +136,12 @@ export class Chat {
       conversations: rows.map((row) => toConversation(row, userId, online)),
       onlineFriends: friends.filter((f) => online.has(f.userId)).map((f) => ({ id: f.userId, conversationId: f.conversationId })),
     };
-    if (missed !== null) {
-      // One more than the limit was read: its presence is how we know the list is incomplete.
-      data.missedMessages = missed.slice(0, MAX_MISSED_MESSAGES).map(toMessage);
-      data.recovered = missed.length <= MAX_MISSED_MESSAGES;
+    if (missed !== null && changed !== null) {
+      // Spec §2.2: the messages after lastMessageId, then those up to it changed since it was
+      // stored, each list at most 1000. One more than the limit was read: its presence is how we
+      // know a list is incomplete (then the client must reload: never a silent gap).
+      data.missedMessages = [...missed.slice(0, MAX_MISSED_MESSAGES), ...changed.slice(0, MAX_MISSED_MESSAGES)].map(toMessage);
+      data.recovered = missed.length <= MAX_MISSED_MESSAGES && changed.length <= MAX_MISSED_MESSAGES;
     }
     return { method: 'INIT', data };
   }

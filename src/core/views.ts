@@ -12,6 +12,7 @@ export function toMessage(row: MessageRow): Message {
     content: row.content,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
+    deletedAt: row.deletedAt === null ? null : row.deletedAt.toISOString(),
     clientMessageId: row.clientMessageId,
   };
 }
@@ -22,8 +23,10 @@ export function toConversation(row: ConversationRow, viewerId: string, online: R
     id: row.id,
     createdAt: row.createdAt.toISOString(),
     lastActivityAt: row.lastActivityAt.toISOString(),
-    unread: row.unread,
+    unread: row.unreadCount > 0,
+    unreadCount: row.unreadCount,
     active: row.members.some((m) => m.id !== viewerId && online.has(m.id)),
+    private: row.private,
     lastMessage: row.lastMessage === null ? null : toMessage(row.lastMessage),
     users: row.members.map((m) => ({
       id: m.id,

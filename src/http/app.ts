@@ -5,14 +5,20 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TokenVerifier } from '../auth/jwt.js';
 import type { Directory } from '../core/directory.js';
+import type { Membership } from '../core/membership.js';
+import type { MessageChanges } from '../core/message-changes.js';
 import type { Metrics } from '../metrics.js';
 import { installErrorHandling } from './envelope.js';
 import { massengerRoutes } from './routes/massenger.js';
+import { memberRoutes } from './routes/members.js';
+import { messageRoutes } from './routes/messages.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.js';
 
 export interface AppDeps {
   directory: Directory;
+  changes: MessageChanges;
+  membership: Membership;
   verifier: TokenVerifier;
   metrics: Metrics;
   checks: ReadinessCheck[];
@@ -36,6 +42,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   installErrorHandling(app, app.log, deps.metrics);
   massengerRoutes(app, deps);
+  messageRoutes(app, deps);
+  memberRoutes(app, deps);
   notificationRoutes(app, deps);
   opsRoutes(app, deps);
   return app;

@@ -21,6 +21,8 @@ const METHODS: ReadonlySet<string> = new Set<ClientMethod>([
   'OPEN_CONVERSATION',
   'TYPING',
   'FETCH_MESSAGES',
+  'EDIT_MESSAGE',
+  'DELETE_MESSAGE',
   'PING',
 ]);
 
@@ -160,6 +162,16 @@ export function decode(raw: string | Buffer, isBinary: boolean): ClientFrame | A
       const before = parseId(fields.before);
       if (before === null) return invalid('before must be an id', method, echo);
       return { method: 'FETCH_MESSAGES', data: { ...base, conversationId, before, limit } };
+    }
+    case 'EDIT_MESSAGE':
+    case 'DELETE_MESSAGE': {
+      // Spec §2.3: INVALID_DATA comes before any look-up, so bad input never reveals what exists.
+      const messageId = parseId(fields.messageId);
+      if (messageId === null) return invalid('messageId must be an id', method, echo);
+      if (method === 'DELETE_MESSAGE') return { method, data: { ...base, messageId } };
+      const problem = checkContent(fields.content);
+      if (problem !== null) return invalid(problem, method, echo);
+      return { method: 'EDIT_MESSAGE', data: { ...base, messageId, content: fields.content as string } };
     }
     case 'PING':
       return { method: 'PING', data: base };

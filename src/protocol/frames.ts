@@ -12,7 +12,10 @@ export interface Message {
   author: Id;
   content: string;
   createdAt: IsoTime;
+  /** Later than the previous value on every edit or delete (spec §2.2): clients keep the latest version. */
   updatedAt: IsoTime;
+  /** Set when deleted; the message is then a tombstone with `content: ""`. */
+  deletedAt: IsoTime | null;
   clientMessageId: string | null;
 }
 
@@ -28,8 +31,13 @@ export interface Conversation {
   id: Id;
   createdAt: IsoTime;
   lastActivityAt: IsoTime;
+  /** Exactly `unreadCount > 0`. */
   unread: boolean;
+  /** Messages of other members, not deleted, newer than the last one the user saw; at most 100. */
+  unreadCount: number;
   active: boolean;
+  /** The private conversation of two friends: its members never change. */
+  private: boolean;
   lastMessage: Message | null;
   users: ConversationUser[];
 }
@@ -45,6 +53,8 @@ export type ClientFrame =
   | { method: 'OPEN_CONVERSATION'; data: Request & { conversationId: Id } }
   | { method: 'TYPING'; data: Request & { conversationId: Id } }
   | { method: 'FETCH_MESSAGES'; data: Request & { conversationId: Id; before?: Id; limit: number } }
+  | { method: 'EDIT_MESSAGE'; data: Request & { messageId: Id; content: string } }
+  | { method: 'DELETE_MESSAGE'; data: Request & { messageId: Id } }
   | { method: 'PING'; data: Request };
 
 export type ClientMethod = ClientFrame['method'];
@@ -73,6 +83,9 @@ export type ServerFrame =
   | { method: 'NOTIFICATION_SENT'; data: Record<string, unknown> }
   | { method: 'TYPING'; data: { conversationId: Id; userId: Id } }
   | { method: 'MESSAGES'; data: { conversationId: Id; messages: Message[]; hasMore: boolean; requestId?: string } }
+  | { method: 'MESSAGE_EDITED'; data: { message: Message; requestId?: string } }
+  | { method: 'MESSAGE_DELETED'; data: { message: Message; requestId?: string } }
+  | { method: 'MEMBERS_CHANGED'; data: { conversationId: Id; added: Id[]; removed: Id[]; by: Id } }
   | { method: 'PONG'; data: { requestId?: string } }
   | {
       method: 'ERROR';

@@ -35,6 +35,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
           content: input.content,
           createdAt,
           updatedAt: createdAt,
+          deletedAt: null,
           clientMessageId: input.clientMessageId,
           prevId: r.message_prev_id === null ? null : String(r.message_prev_id),
         };

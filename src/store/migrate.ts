@@ -7,6 +7,7 @@ import type { Db } from './store.js';
 import * as base from './migrations/001_base.js';
 import * as membersNotify from './migrations/002_members_notify.js';
 import * as appendBatch from './migrations/003_append_batch.js';
+import * as messageChanges from './migrations/004_message_changes.js';
 
 interface Migration {
   version: number;
@@ -19,6 +20,7 @@ const migrations: Migration[] = [
   { version: 1, ...base },
   { version: 2, ...membersNotify },
   { version: 3, ...appendBatch },
+  { version: 4, ...messageChanges },
 ];
 
 /** 'mass' in ASCII: a fixed key every node agrees on, unlikely to collide with the main API's locks. */

@@ -7,7 +7,8 @@ import type { Db, MessageRow } from './store.js';
 export type Queryable = Pick<Db, 'query'>;
 export type Record_ = Record<string, unknown>;
 
-export const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.author_id, m.content, m.created_at, m.updated_at, m.client_message_id, m.prev_id';
+export const MESSAGE_COLUMNS =
+  'm.id, m.conversation_id, m.author_id, m.content, m.created_at, m.updated_at, m.deleted_at, m.client_message_id, m.prev_id';
 
 /** Largest PostgreSQL bigint. */
 export const MAX_BIGINT = 9223372036854775807n;
@@ -21,6 +22,7 @@ export function toMessage(r: Record_, prefix = ''): MessageRow {
     content: r[`${prefix}content`] as string,
     createdAt: r[`${prefix}created_at`] as Date,
     updatedAt: r[`${prefix}updated_at`] as Date,
+    deletedAt: (r[`${prefix}deleted_at`] as Date | null | undefined) ?? null,
     clientMessageId: (r[`${prefix}client_message_id`] as string | null) ?? null,
     prevId: idOrNull(r[`${prefix}prev_id`]),
   };

@@ -7,9 +7,12 @@
 import { AppError, conversationNotFound } from '../errors.js';
 import { translate } from './db-errors.js';
 import { appendBatch } from './append.js';
+import { changedSince, deleteMessage, editMessage } from './changes.js';
+import { addMembers, leaveConversation } from './membership.js';
 import { migrate } from './migrate.js';
 import { idOrNull, isId, MAX_BIGINT, MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
-import type { AppendMessageInput, AppendOutcome, AppendResult, ConversationRow, Db, Friend, MessageRow, Store, UserRow } from './store.js';
+import type { AppendMessageInput, AppendOutcome, AppendResult, ConversationRow, Db, Friend, MembersChange, MessageChange, MessageRow, Store, UserRow } from './store.js';
+import { IS_PRIVATE, SEEN_UP_TO, UNREAD_COUNT } from './unread.js';
 
 export interface SqlStoreOptions {
   /** Called after every store operation with its name (e.g. 'append_message') and duration in seconds. */
@@ -30,16 +33,12 @@ const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
 /**
  * A page of the user's conversations, newest activity first. The page is picked before the join
  * to messages, so only `limit` last messages are read in full however many conversations the user
- * has. Unread: the newest message is someone else's, and the user has not seen it: `seen` is
- * false (massenger clears it on every new message, as the main API may), or massenger's exact mark
- * `seen_message_id` is older than it. A `seen` set by the main API alone (no mark) counts as seen.
+ * has; unreadCount and private (unread.ts) are computed for those rows only.
  */
 function conversationsSql(condition: string): string {
   return `
-    SELECT p.*, ${LAST_MESSAGE_COLUMNS} FROM (
-      SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at,
-        lm.id IS NOT NULL AND lm.author_id <> uc.user_id
-          AND (uc.seen IS NOT TRUE OR coalesce(uc.seen_message_id < lm.id, false)) AS unread
+    SELECT p.*, ${UNREAD_COUNT} AS unread_count, ${IS_PRIVATE} AS private, ${LAST_MESSAGE_COLUMNS} FROM (
+      SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at, ${SEEN_UP_TO} AS seen_up_to
       FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
       LEFT JOIN LATERAL ${NEWEST} lm ON true
       WHERE uc.user_id = $1::bigint ${condition}
@@ -148,6 +147,26 @@ export class SqlStore implements Store {
       );
       return rows.map((r) => toMessage(r));
     });
+  }
+
+  changedSince(userId: string, lastId: string, limit: number): Promise<MessageRow[]> {
+    return this.#run('changed_since', () => changedSince(this.#db, userId, lastId, limit));
+  }
+
+  editMessage(input: { messageId: string; authorId: string; content: string }): Promise<MessageChange> {
+    return this.#run('edit_message', () => editMessage(this.#db, input));
+  }
+
+  deleteMessage(input: { messageId: string; authorId: string }): Promise<MessageChange> {
+    return this.#run('delete_message', () => deleteMessage(this.#db, input));
+  }
+
+  addMembers(conversationId: string, byUserId: string, userIds: string[], maxMembers: number): Promise<MembersChange> {
+    return this.#run('add_members', () => addMembers(this.#db, conversationId, byUserId, userIds, maxMembers));
+  }
+
+  leaveConversation(conversationId: string, userId: string): Promise<MembersChange> {
+    return this.#run('leave_conversation', () => leaveConversation(this.#db, conversationId, userId));
   }
 
   conversations(userId: string, opts: { limit: number; before?: { conversationId: string } | { time: Date } }): Promise<ConversationRow[]> {
@@ -278,7 +297,9 @@ export class SqlStore implements Store {
       createdAt: r.created_at as Date,
       lastActivityAt: r.activity_at as Date,
       lastMessage: r.m_id === null ? null : toMessage(r, 'm_'),
-      unread: r.unread === true,
+      unread: Number(r.unread_count) > 0,
+      unreadCount: Number(r.unread_count),
+      private: r.private === true,
       members: members.get(String(r.id)) ?? [],
     }));
   }

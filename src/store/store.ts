@@ -42,6 +42,8 @@ export interface MessageRow {
   content: string;
   createdAt: Date;
   updatedAt: Date;
+  /** Set when the author deleted it: `content` is then "" (spec §2.3 tombstone). */
+  deletedAt: Date | null;
   clientMessageId: string | null;
   /** The id of the message stored just before this one in its conversation (null for the first). */
   prevId: string | null;
@@ -53,8 +55,12 @@ export interface ConversationRow {
   /** The newest message's time, or createdAt when there is none. */
   lastActivityAt: Date;
   lastMessage: MessageRow | null;
-  /** For the user it was read for: true when that user has not seen the newest message. */
+  /** For the user it was read for: exactly `unreadCount > 0`. */
   unread: boolean;
+  /** Messages of others, not deleted, newer than the last one that user saw; at most 100. */
+  unreadCount: number;
+  /** The private conversation of two friends (friendship.private_conversation_id). */
+  private: boolean;
   /** Every member, the reading user included, ordered by id. */
   members: UserRow[];
 }
@@ -82,6 +88,18 @@ export interface AppendResult {
 
 /** One message's outcome in a batch: stored (or its original), or the error for that message alone. */
 export type AppendOutcome = AppendResult | AppError;
+
+/** An edit or delete as stored; `changed` is false when a delete found the message deleted already. */
+export interface MessageChange {
+  message: MessageRow;
+  changed: boolean;
+}
+
+/** A membership change as stored: who was added (not already members), and the members after it. */
+export interface MembersChange {
+  added: string[];
+  members: string[];
+}
 
 export interface Store {
   /** Runs pending migrations under an advisory lock, so nodes starting together are safe. */
@@ -120,6 +138,36 @@ export interface Store {
 
   /** Messages of all the user's conversations with id > afterId, oldest first, at most limit. */
   messagesSince(userId: string, afterId: string, limit: number): Promise<MessageRow[]>;
+
+  /**
+   * Messages of the user's conversations with id <= lastId that were edited or deleted after the
+   * message lastId was stored (the newest one up to it when lastId names none), in their current
+   * state, oldest first, at most limit (spec §2.2 missedMessages, second list).
+   */
+  changedSince(userId: string, lastId: string, limit: number): Promise<MessageRow[]>;
+
+  /**
+   * Replaces the content of a message by its author; each change moves updatedAt past the last one.
+   * Throws NOT_FOUND (unknown, deleted, or the author is not a member) or FORBIDDEN (not the author),
+   * in that order (spec §2.3).
+   */
+  editMessage(input: { messageId: string; authorId: string; content: string }): Promise<MessageChange>;
+
+  /**
+   * Turns a message into a tombstone (content erased, deletedAt set) for its author. A message
+   * deleted already comes back as it is with `changed: false`. Throws NOT_FOUND, then FORBIDDEN.
+   */
+  deleteMessage(input: { messageId: string; authorId: string }): Promise<MessageChange>;
+
+  /**
+   * Adds users to a conversation of `byUserId`; ids already members are ignored. Throws NOT_FOUND
+   * when byUserId is not a member, INVALID_DATA when the conversation would pass `maxMembers`,
+   * FORBIDDEN for a private conversation, in that order, changing nothing then. The users must exist.
+   */
+  addMembers(conversationId: string, byUserId: string, userIds: string[], maxMembers: number): Promise<MembersChange>;
+
+  /** Removes the user from the conversation. Throws NOT_FOUND (not a member), then FORBIDDEN (private). */
+  leaveConversation(conversationId: string, userId: string): Promise<MembersChange>;
 
   /**
    * The user's conversations by latest activity, newest first. `before` pages: a conversation id

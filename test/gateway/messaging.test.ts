@@ -52,6 +52,7 @@ for (const backend of await backends()) {
         content: 'hello everyone',
         createdAt: expect.stringMatching(ISO),
         updatedAt: expect.stringMatching(ISO),
+        deletedAt: null,
         clientMessageId: null,
       });
       for (const other of [a2, b1, b2]) {

@@ -4,6 +4,7 @@ import { PgDb } from '../../src/store/db-pg.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
+import { storeChangesContract } from '../contracts/store-changes.js';
 import { createGroup, createUser } from '../support/fixtures.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';
@@ -27,6 +28,7 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
   };
   storeContract('PostgreSQL', makeStore);
   storeBatchContract('PostgreSQL', makeStore);
+  storeChangesContract('PostgreSQL', makeStore);
 
   it('lets two nodes migrate a fresh database at the same time', async () => {
     const database = await freshDatabase();

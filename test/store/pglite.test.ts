@@ -6,6 +6,7 @@ import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
+import { storeChangesContract } from '../contracts/store-changes.js';
 import { createGroup, createUser } from '../support/fixtures.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
@@ -28,6 +29,7 @@ const makeStore = async (): Promise<StoreUnderTest> => {
 };
 storeContract('PGlite', makeStore);
 storeBatchContract('PGlite', makeStore);
+storeChangesContract('PGlite', makeStore);
 
 describe('PgliteDb', () => {
   it('keeps data across close and reopen', async () => {
