@@ -68,6 +68,9 @@ export class MassengerClient {
    * SEND_MESSAGE. Resolves with the stored message (the sender's MESSAGE_SENT: it is durable).
    * Every send carries a `clientMessageId` (random unless given, at most 64 characters) and is
    * written again with it after a reconnect until acknowledged, so it is stored exactly once.
+   * A refusal that stored nothing and may pass later (UNAVAILABLE, RATE_LIMITED) is retried after
+   * a growing delay (250 ms doubling to 10 s); any other refusal rejects with its code. No timeout:
+   * it settles when stored, refused, or the client is closed.
    */
   async send(conversationId: Id | number, content: string, options: { clientMessageId?: string } = {}): Promise<Message> {
     const clientMessageId = toClientMessageId(options.clientMessageId);

@@ -4,9 +4,17 @@
  * echoes it), or for the two answers that carry none, by what they are about. When a link drops,
  * sends stay to be written again with the same `clientMessageId` (the server stores each once),
  * while other written requests fail with DISCONNECTED, since whether they took effect is unknown.
+ * A send refused with UNAVAILABLE or RATE_LIMITED stored nothing (contract §2.4), so it is written
+ * again after a growing delay instead of failing; later sends wait behind it to keep their order.
  */
 import { MassengerError } from './errors.js';
-import type { ClientMethod, Id, Message, ServerEvents, ServerFrame } from './frames.js';
+import type { ClientMethod, ErrorCode, Id, Message, ServerEvents, ServerFrame } from './frames.js';
+
+/** Refusals of a send that stored nothing and may pass later: the send is written again. */
+const RETRIED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAVAILABLE', 'RATE_LIMITED']);
+/** Delay before writing a refused send again: doubles per refusal from this, up to the maximum. */
+const RETRY_BASE_MS = 250;
+const RETRY_MAX_MS = 10_000;
 
 export interface Pending {
   readonly requestId: string;
@@ -21,6 +29,9 @@ export interface Pending {
   readonly conversationId?: Id;
   timer?: ReturnType<typeof setTimeout>;
   written: boolean;
+  /** SEND_MESSAGE refused for now: how often, and not to be written again before this time (ms). */
+  refusals?: number;
+  notBefore?: number;
 }
 
 export class Requests {
@@ -54,16 +65,24 @@ export class Requests {
    * Writes the requests not yet written, oldest first, until `write` refuses one (the socket is
    * no longer open). Sends in flight are bounded so a long outbox written again after a reconnect
    * does not run into the server's rate limit; the rest follow as acknowledgements come back.
+   * Returns when a send held back after a refusal may be written, or null when none is.
    */
-  writeAll(write: (text: string) => boolean): void {
+  writeAll(write: (text: string) => boolean): number | null {
+    const now = Date.now();
+    let heldUntil: number | null = null;
     for (const p of this.#byId.values()) {
       if (p.written) continue;
       const isSend = p.method === 'SEND_MESSAGE';
-      if (isSend && this.#sendsInFlight >= this.#maxSendsInFlight) continue;
-      if (!write(p.text)) return;
+      if (isSend && (heldUntil !== null || this.#sendsInFlight >= this.#maxSendsInFlight)) continue;
+      if (isSend && p.notBefore !== undefined && p.notBefore > now) {
+        heldUntil = p.notBefore; // and every later send waits behind it
+        continue;
+      }
+      if (!write(p.text)) return heldUntil;
       p.written = true;
       if (isSend) this.#sendsInFlight++;
     }
+    return heldUntil;
   }
 
   /**
@@ -78,6 +97,10 @@ export class Requests {
     switch (frame.method) {
       case 'ERROR': {
         const { code, message, ...context } = frame.data;
+        if (pending.method === 'SEND_MESSAGE' && RETRIED.has(code)) {
+          this.#holdBack(pending);
+          return true;
+        }
         this.#settle(pending).reject(new MassengerError(code, message, context));
         return true;
       }
@@ -140,6 +163,14 @@ export class Requests {
   #sendWithClientId(clientMessageId: string): Pending | undefined {
     for (const p of this.#byId.values()) if (p.method === 'SEND_MESSAGE' && p.clientMessageId === clientMessageId) return p;
     return undefined;
+  }
+
+  #holdBack(p: Pending): void {
+    if (p.written) this.#sendsInFlight--;
+    p.written = false;
+    p.refusals = (p.refusals ?? 0) + 1;
+    const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(p.refusals - 1, 16));
+    p.notBefore = Date.now() + ceiling / 2 + (Math.random() * ceiling) / 2;
   }
 
   /** Removes a request from the table; returns it so the caller settles it. */

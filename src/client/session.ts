@@ -52,6 +52,7 @@ export class Session {
   /** The AUTHENTICATE written on the current link and not yet answered. */
   #auth: { requestId: string; kind: 'connect' | 'refresh'; token: Token } | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #heldTimer: ReturnType<typeof setTimeout> | undefined;
   #firstInit: { promise: Promise<ServerEvents['INIT']>; resolve: (d: ServerEvents['INIT']) => void; reject: (e: Error) => void } | null = null;
   #nextRequestId = 0;
 
@@ -130,7 +131,11 @@ export class Session {
 
   #flush(): void {
     const link = this.#link;
-    if (this.#state === 'open' && link !== null) this.#requests.writeAll((frame) => link.write(frame));
+    if (this.#state !== 'open' || link === null) return;
+    const heldUntil = this.#requests.writeAll((frame) => link.write(frame));
+    // A send refused for now (UNAVAILABLE, RATE_LIMITED) is written again when its delay is up.
+    clearTimeout(this.#heldTimer);
+    if (heldUntil !== null) this.#heldTimer = setTimeout(() => this.#flush(), Math.max(0, heldUntil - Date.now()));
   }
 
   async #open(): Promise<void> {
@@ -275,6 +280,7 @@ export class Session {
 
   #stop(error: MassengerError, change: StateChange): void {
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#heldTimer);
     this.#signIn.cancel();
     this.#setState(change);
     const link = this.#link;
