@@ -20,7 +20,7 @@ for (const backend of await backends()) {
     });
 
     const http = async (method: 'POST' | 'DELETE' | 'GET', callerId: string, url: string, payload?: unknown) => {
-      const res = await t.node.app.inject({ method, url, headers: { authorization: `Bearer ${await t.token(callerId)}` }, ...(payload === undefined ? {} : { payload }) });
+      const res = await t.node.app.inject({ method, url, headers: { authorization: `Bearer ${await t.token(callerId)}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
       return { status: res.statusCode, body: res.json() };
     };
 

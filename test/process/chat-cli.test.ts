@@ -2,7 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { befriend, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../support/fixtures.js';
 import { signToken, startNode, type TestNode } from '../support/node.js';
 import { ensureBuilt, ROOT } from './proc.js';
 
@@ -54,6 +54,38 @@ describe('chat CLI', () => {
     const shown = printed(cli, /from bob/);
     bobClient.send('SEND_MESSAGE', { conversationId: conversation, content: 'from bob' });
     expect(await shown).toMatch(new RegExp(`\\[${conversation}\\] #\\d+ bob\\(${bob}\\): from bob`));
+  });
+
+  it('edits, deletes, adds people and leaves: the others see each change, the terminal prints them', async () => {
+    t = await startNode();
+    const [alice, bob, carol] = [await createUser(t.db, 'alice'), await createUser(t.db, 'bob'), await createUser(t.db, 'carol')];
+    const group = await createGroup(t.db, [alice, bob]);
+    const { client: bobClient } = await t.signIn(bob);
+    const { client: carolClient } = await t.signIn(carol);
+
+    cli = spawn(process.execPath, [join(ROOT, 'dist/scripts/chat.js'), await signToken(alice), t.ws]);
+    await printed(cli, /writing to conversation/);
+    cli.stdin.write('first draft\n');
+    const sent = (await bobClient.next('MESSAGE_SENT')).data.message;
+
+    const shownEdit = printed(cli, /\(edited\): second draft, spaces kept/);
+    cli.stdin.write(`/edit ${sent.id} second draft, spaces kept\n`);
+    expect((await bobClient.next('MESSAGE_EDITED')).data.message).toMatchObject({ id: sent.id, content: 'second draft, spaces kept' });
+    await shownEdit;
+
+    const shownDelete = printed(cli, new RegExp(`#${sent.id} alice\\(${alice}\\): \\(deleted\\)`));
+    cli.stdin.write(`/delete ${sent.id}\n`);
+    expect((await bobClient.next('MESSAGE_DELETED')).data.message).toMatchObject({ id: sent.id, content: '' });
+    await shownDelete;
+
+    cli.stdin.write(`/add ${carol}\n`);
+    expect((await carolClient.next('INVITATION_SENT')).data).toEqual({ conversationId: group });
+    expect((await bobClient.next('MEMBERS_CHANGED')).data).toEqual({ conversationId: group, added: [carol], removed: [], by: alice });
+
+    const shownLeave = printed(cli, new RegExp(`\\[${group}\\] alice\\(${alice}\\) left`));
+    cli.stdin.write('/leave\n');
+    expect((await bobClient.next('MEMBERS_CHANGED')).data).toEqual({ conversationId: group, added: [], removed: [alice], by: alice });
+    await shownLeave;
   });
 
   it('prints a usage line and exits 2 without a token', async () => {
