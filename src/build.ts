@@ -22,7 +22,7 @@ import { MessageChanges } from './core/message-changes.js';
 import { guardReceiver } from './core/receiver-guard.js';
 import { Replies } from './core/replies.js';
 import { Roster } from './core/roster.js';
-import { buildApp } from './http/app.js';
+import { buildApp, buildMetricsApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { MemoryPresence } from './presence/memory.js';
 import type { Presence } from './presence/presence.js';
@@ -50,6 +50,8 @@ const REDIS_START_WAIT_MS = 3000;
 
 export interface Node {
   app: FastifyInstance;
+  /** With METRICS_PORT, the metrics-only app for main.ts to listen on (METRICS_HOST); else null. */
+  metricsApp: FastifyInstance | null;
   log: Logger;
   /** Closes sockets with 1001, finishes work in flight, then closes bus, presence and database. */
   close(): Promise<void>;
@@ -128,17 +130,20 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
 
     const checks = [{ name: 'database', ping: () => store.ping() }];
     if (redisClient !== null) checks.push({ name: 'redis', ping: () => bus.ping() });
+    const scrape = { metrics, metricsToken: config.metricsToken, beforeScrape: () => metrics.onlineUsers.set(hub.userCount) };
     const app = buildApp({
       directory,
       changes,
       membership,
       verifier,
-      metrics,
       checks,
       internalApiToken: config.internalApiToken,
-      beforeScrape: () => metrics.onlineUsers.set(hub.userCount),
+      ...scrape,
+      serveMetrics: config.metricsPort === null,
       logger: log,
     });
+    const metricsApp = config.metricsPort === null ? null : buildMetricsApp({ ...scrape, logger: log });
+    if (metricsApp !== null) closers.push(() => metricsApp.close());
     const gateway = new Gateway({
       server: app.server,
       chat,
@@ -163,9 +168,10 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       await app.close();
     });
     await app.ready();
+    await metricsApp?.ready();
 
     let closing: Promise<void> | null = null;
-    return { app, log, close: () => (closing ??= closeAll()) };
+    return { app, metricsApp, log, close: () => (closing ??= closeAll()) };
   } catch (err) {
     await closeAll();
     throw err;

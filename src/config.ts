@@ -19,6 +19,18 @@ export interface Config {
   jwtSecret: string | null;
   /** Unset: the private API accepts loopback requests only. */
   internalApiToken: string | null;
+  /** When set, a token's `iss` must equal it (JWT_ISSUER). */
+  jwtIssuer: string | null;
+  /** When set, a token's `aud` must be or contain it (JWT_AUDIENCE). */
+  jwtAudience: string | null;
+  /** Seconds of clock skew allowed on a token's `nbf`; `exp` is exact. */
+  jwtClockToleranceS: number;
+  /** Port of a metrics-only listener; when set, `/metrics` is served there and not on PORT. */
+  metricsPort: number | null;
+  /** Where the metrics-only listener binds (METRICS_HOST, default HOST). */
+  metricsHost: string;
+  /** Unset: `/metrics` answers without a token. */
+  metricsToken: string | null;
   /** Time an unauthenticated connection has to send AUTHENTICATE. */
   authTimeoutMs: number;
   /** Largest accepted frame; larger closes with 1009. */
@@ -116,18 +128,31 @@ export function loadConfig(env: Env = process.env): Config {
   const maxBufferedBytes = int(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3);
   const maxFrameBytes = int(env, 'MAX_FRAME_BYTES', 65536, 256, 64 * 1024 * 1024);
   const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = text(env, 'HOST') ?? '0.0.0.0';
+  const metricsPort = text(env, 'METRICS_PORT') === null ? null : int(env, 'METRICS_PORT', 0, 0, 65535);
+  // Port 0 picks a free port for each listener, so only a fixed port can clash.
+  if (metricsPort !== null && metricsPort !== 0 && metricsPort === port) {
+    throw new ConfigError(`METRICS_PORT must differ from PORT (both are ${port}); leave METRICS_PORT unset to serve /metrics on PORT`);
+  }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
   }
   return {
-    port: int(env, 'PORT', 8080, 0, 65535),
-    host: text(env, 'HOST') ?? '0.0.0.0',
+    port,
+    host,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: text(env, 'DATA_DIR') ?? './.massenger',
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     jwtPublicKey,
     jwtSecret,
     internalApiToken: text(env, 'INTERNAL_API_TOKEN'),
+    jwtIssuer: text(env, 'JWT_ISSUER'),
+    jwtAudience: text(env, 'JWT_AUDIENCE'),
+    jwtClockToleranceS: int(env, 'JWT_CLOCK_TOLERANCE_S', 5, 0, 300),
+    metricsPort,
+    metricsHost: text(env, 'METRICS_HOST') ?? host,
+    metricsToken: text(env, 'METRICS_TOKEN'),
     authTimeoutMs: int(env, 'AUTH_TIMEOUT_MS', 10000, 10, 3_600_000),
     maxFrameBytes,
     maxBufferedBytes,

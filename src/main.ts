@@ -35,13 +35,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   try {
     await node.app.listen({ port: config.port, host: config.host });
+    await node.metricsApp?.listen({ port: config.metricsPort ?? 0, host: config.metricsHost });
   } catch (err) {
     // Leave nothing behind (the embedded database, this node's presence lease) before exiting.
     await node.close();
     throw err;
   }
   log.info(
-    { port: config.port, host: config.host, nodeId: config.nodeId, database: config.databaseUrl === null ? 'embedded' : 'postgres', redis: config.redisUrl !== null },
+    { port: config.port, host: config.host, metricsPort: config.metricsPort ?? undefined, nodeId: config.nodeId, database: config.databaseUrl === null ? 'embedded' : 'postgres', redis: config.redisUrl !== null },
     'massenger is listening',
   );
 }

@@ -45,7 +45,7 @@ describe('loadConfig defaults', () => {
 
   it('treats empty and blank variables as unset', () => {
     const blank = Object.fromEntries(
-      ['PORT', 'HOST', 'DATABASE_URL', 'DATA_DIR', 'REDIS_URL', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_FILE', 'JWT_SECRET', 'INTERNAL_API_TOKEN', 'AUTH_TIMEOUT_MS', 'MAX_FRAME_BYTES', 'MAX_BUFFERED_BYTES', 'LOG_LEVEL'].map(
+      ['PORT', 'HOST', 'DATABASE_URL', 'DATA_DIR', 'REDIS_URL', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_FILE', 'JWT_SECRET', 'INTERNAL_API_TOKEN', 'AUTH_TIMEOUT_MS', 'MAX_FRAME_BYTES', 'MAX_BUFFERED_BYTES', 'LOG_LEVEL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_CLOCK_TOLERANCE_S', 'METRICS_PORT', 'METRICS_HOST', 'METRICS_TOKEN'].map(
         (name, i) => [name, i % 2 === 0 ? '' : '   '],
       ),
     );
@@ -117,6 +117,28 @@ describe('loadConfig reads', () => {
     expect(() => loadConfig({ JWT_PUBLIC_KEY: ec })).toThrow(/JWT_PUBLIC_KEY must be an RSA key/);
   });
 
+  it('token checks: JWT_ISSUER and JWT_AUDIENCE unset by default, JWT_CLOCK_TOLERANCE_S 5 s', () => {
+    expect(loadConfig({})).toMatchObject({ jwtIssuer: null, jwtAudience: null, jwtClockToleranceS: 5 });
+    expect(loadConfig({ JWT_ISSUER: 'https://main-api.example', JWT_AUDIENCE: 'massenger', JWT_CLOCK_TOLERANCE_S: '0' })).toMatchObject({
+      jwtIssuer: 'https://main-api.example',
+      jwtAudience: 'massenger',
+      jwtClockToleranceS: 0,
+    });
+    expect(loadConfig({ JWT_CLOCK_TOLERANCE_S: '300' }).jwtClockToleranceS).toBe(300);
+  });
+
+  it('metrics: on PORT without a token by default; METRICS_PORT, METRICS_HOST (default HOST) and METRICS_TOKEN', () => {
+    expect(loadConfig({})).toMatchObject({ metricsPort: null, metricsHost: '0.0.0.0', metricsToken: null });
+    expect(loadConfig({ HOST: '10.0.0.5', METRICS_PORT: '9100' })).toMatchObject({ metricsPort: 9100, metricsHost: '10.0.0.5' });
+    expect(loadConfig({ METRICS_PORT: '9100', METRICS_HOST: '127.0.0.1', METRICS_TOKEN: 'scrape' })).toMatchObject({
+      metricsPort: 9100,
+      metricsHost: '127.0.0.1',
+      metricsToken: 'scrape',
+    });
+    // Port 0 is a free port for each listener, so both may say 0.
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ port: 0, metricsPort: 0 });
+  });
+
   it('JWT_PUBLIC_KEY_FILE', () => {
     const file = join(dir, 'public.pem');
     writeFileSync(file, PEM);
@@ -160,6 +182,12 @@ describe('loadConfig refuses', () => {
     ['JWT_PUBLIC_KEY and JWT_PUBLIC_KEY_FILE', { JWT_PUBLIC_KEY: PEM, JWT_PUBLIC_KEY_FILE: notPem }, ['JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_FILE']],
     ['JWT_PUBLIC_KEY and JWT_SECRET', { JWT_PUBLIC_KEY: PEM, JWT_SECRET: SECRET }, ['JWT_PUBLIC_KEY', 'JWT_SECRET']],
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
+    ['JWT_CLOCK_TOLERANCE_S=5s', { JWT_CLOCK_TOLERANCE_S: '5s' }, ['JWT_CLOCK_TOLERANCE_S']],
+    ['JWT_CLOCK_TOLERANCE_S=301', { JWT_CLOCK_TOLERANCE_S: '301' }, ['JWT_CLOCK_TOLERANCE_S']],
+    ['METRICS_PORT=x', { METRICS_PORT: 'x' }, ['METRICS_PORT']],
+    ['METRICS_PORT=65536', { METRICS_PORT: '65536' }, ['METRICS_PORT']],
+    ['METRICS_PORT equal to PORT', { PORT: '9000', METRICS_PORT: '9000' }, ['METRICS_PORT', 'PORT']],
+    ['METRICS_PORT equal to the default PORT', { METRICS_PORT: '8080' }, ['METRICS_PORT', 'PORT']],
   ])('%s with a one-line ConfigError naming the variable', (_label, env, names) => {
     const err = configError(env);
     for (const n of names) expect(err.message).toContain(n);
@@ -170,5 +198,6 @@ describe('loadConfig refuses', () => {
   it('without echoing a secret back', () => {
     expect(configError({ JWT_SECRET: 'tiny-secret', JWT_PUBLIC_KEY: PEM }).message).not.toContain('tiny-secret');
     expect(configError({ DATABASE_URL: 'mysql://root:hunter2@db' }).message).not.toContain('hunter2');
+    expect(configError({ METRICS_TOKEN: 'scrape-secret', METRICS_PORT: 'x' }).message).not.toContain('scrape-secret');
   });
 });

@@ -28,13 +28,13 @@ export interface TokenVerifier {
   /**
    * Resolves with the token's user, or rejects with `AppError('UNAUTHENTICATED')` whose message
    * says why: bad signature, algorithm other than the configured one, expired, `nbf` in the
-   * future, or `sub` missing or not a positive decimal id.
+   * future (beyond JWT_CLOCK_TOLERANCE_S), `iss` or `aud` other than JWT_ISSUER or
+   * JWT_AUDIENCE when those are set, or `sub` missing or not a canonical id (see `canonicalId`).
+   * It does not look the user up: the main API issued the token, and owns its users.
    */
   verify(token: string): Promise<VerifiedToken>;
 }
 
-/** Seconds of clock skew tolerated between the main API and this node for `nbf` (`exp` is exact). */
-const CLOCK_TOLERANCE_SECONDS = 5;
 /** Ids are PostgreSQL bigints (spec §4 schema): at most 2^63 - 1. */
 const MAX_ID = 2n ** 63n - 1n;
 const DEV_KEYS_DIR = 'dev-keys';
@@ -65,24 +65,31 @@ export async function createVerifier(config: Config, log?: { warn(msg: string): 
     key = await importSPKI(keys.publicPem, 'RS256');
     log?.warn(`development key pair in ${keys.dir}; set JWT_PUBLIC_KEY or JWT_SECRET in production`);
   }
+  // `algorithms` pins the one configured algorithm: an HS256 token signed with the RSA public key
+  // as secret, or `alg: none`, is refused (the classic confusion attacks). `issuer` and `audience`
+  // are checked only when configured; jose refuses a token that then lacks the claim.
+  const options = {
+    algorithms: [alg],
+    clockTolerance: config.jwtClockToleranceS,
+    ...(config.jwtIssuer === null ? {} : { issuer: config.jwtIssuer }),
+    ...(config.jwtAudience === null ? {} : { audience: config.jwtAudience }),
+  };
   return {
     async verify(token) {
       if (typeof token !== 'string' || token === '') throw new AppError('UNAUTHENTICATED', 'token is missing');
       let payload: { sub?: unknown; exp?: number };
       try {
-        // `algorithms` pins the one configured algorithm: an HS256 token signed with the RSA
-        // public key as secret, or `alg: none`, is refused here (the classic confusion attacks).
-        ({ payload } = await jwtVerify(token, key, { algorithms: [alg], clockTolerance: CLOCK_TOLERANCE_SECONDS }));
+        ({ payload } = await jwtVerify(token, key, options));
       } catch (err) {
         throw new AppError('UNAUTHENTICATED', reasonFor(err, alg), { cause: err });
       }
-      const userId = normaliseId(payload.sub);
+      const userId = canonicalId(payload.sub);
       if (userId === null) {
         throw new AppError('UNAUTHENTICATED', payload.sub === undefined ? 'token has no sub claim' : 'token sub is not a user id');
       }
       const expiresAt = payload.exp === undefined ? null : payload.exp * 1000;
-      // The tolerance above is for `nbf` (a main API whose clock runs ahead); `exp` is exact, as
-      // the connection's sign-in ends exactly then (spec §2.3).
+      // The tolerance is for `nbf` (a main API whose clock runs ahead); `exp` is exact, as the
+      // connection's sign-in ends exactly then (spec §2.3), so jose's tolerant check is tightened here.
       if (expiresAt !== null && expiresAt <= Date.now()) throw new AppError('UNAUTHENTICATED', 'token has expired');
       return { userId, expiresAt };
     },
@@ -96,7 +103,7 @@ export async function createVerifier(config: Config, log?: { warn(msg: string): 
  * belongs to the main API.
  */
 export async function signDevToken(config: Config, userId: string, ttlSeconds = 86400): Promise<string> {
-  if (normaliseId(userId) !== userId) throw new RangeError(`userId must be a positive decimal id, got ${JSON.stringify(userId)}`);
+  if (canonicalId(userId) !== userId) throw new RangeError(`userId must be a positive decimal id, got ${JSON.stringify(userId)}`);
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`ttlSeconds must be a positive whole number, got ${ttlSeconds}`);
   let alg: Alg;
   let key: Awaited<ReturnType<typeof importPKCS8>> | Uint8Array;
@@ -117,8 +124,15 @@ export async function signDevToken(config: Config, userId: string, ttlSeconds = 
     .sign(key);
 }
 
-/** `sub` as a decimal string when it is a positive bigint-sized id (number or string), else null. */
-function normaliseId(sub: unknown): string | null {
+/**
+ * `sub` as a user id, or null unless it is canonical: spec §2 ids are decimal strings, and the
+ * users table keys them by bigint, so a string must be the digits of a positive bigint with no
+ * sign, leading zero, space or exponent ("42", not "042", "+42", "4.2e1" or "42 "), so that one
+ * user has exactly one spelling and a token never signs in an id that another spelling of it
+ * would not. An integer JSON number is accepted too (tokens the main API signed with a numeric
+ * id) when it is a safe integer, since larger numbers have already lost digits when parsed.
+ */
+function canonicalId(sub: unknown): string | null {
   if (typeof sub === 'number') return Number.isSafeInteger(sub) && sub > 0 ? String(sub) : null;
   if (typeof sub !== 'string' || !/^[1-9][0-9]{0,18}$/.test(sub)) return null;
   return BigInt(sub) <= MAX_ID ? sub : null;
@@ -127,7 +141,12 @@ function normaliseId(sub: unknown): string | null {
 /** A reason a client can act on; jose's own messages name its internals. */
 function reasonFor(err: unknown, alg: Alg): string {
   if (err instanceof joseErrors.JWTExpired) return 'token has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim ${err.claim} is invalid (${err.reason})`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.reason === 'missing') return `token has no ${err.claim} claim`;
+    if (err.claim === 'iss') return 'token issuer (iss) is not accepted';
+    if (err.claim === 'aud') return 'token audience (aud) is not accepted';
+    return `token claim ${err.claim} is invalid (${err.reason})`;
+  }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) {
     return `token algorithm must be ${alg}`;

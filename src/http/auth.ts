@@ -2,12 +2,13 @@
  * Who is calling: a user with the main API's JWT on public routes, or the main API itself on the
  * private route (a bearer INTERNAL_API_TOKEN, or loopback only when none is configured).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { TokenVerifier } from '../auth/jwt.js';
 import { AppError } from '../errors.js';
 
-function bearer(request: FastifyRequest): string | null {
+/** The token of an `Authorization: Bearer <token>` header, or null without one. */
+export function bearer(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -34,11 +35,18 @@ export function checkInternal(request: FastifyRequest, internalApiToken: string 
     }
     return;
   }
-  const token = bearer(request);
-  const given = Buffer.from(token ?? '');
-  const expected = Buffer.from(internalApiToken);
-  // Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-  if (token === null || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!sameSecret(bearer(request), internalApiToken)) {
     throw new AppError('UNAUTHENTICATED', 'Authorization: Bearer <INTERNAL_API_TOKEN> is required');
   }
+}
+
+/**
+ * Whether `given` is the configured secret, in time that depends on neither: both are hashed to
+ * equal-length SHA-256 digests first, so timingSafeEqual neither throws on a length mismatch nor
+ * lets the timing reveal the secret's length or a matching prefix.
+ */
+export function sameSecret(given: string | null, secret: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  const match = timingSafeEqual(digest(given ?? ''), digest(secret));
+  return given !== null && match;
 }

@@ -3,6 +3,8 @@
  * `{"data": null, "errors": "<message>"}`, errors included, so routes return `ok(...)` and throw
  * AppErrors, and this file turns everything else into the same envelope.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode, httpStatus } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -40,7 +42,7 @@ interface Answer {
   message: string;
 }
 
-/** Codes for the client errors Fastify raises itself (bad JSON, wrong media type, body too large...), for metrics. */
+/** Codes for the client errors Fastify and Node raise themselves (bad JSON, wrong media type, body too large...), for metrics. */
 const codeByStatus: Partial<Record<number, ErrorCode>> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 429: 'RATE_LIMITED' };
 
 function answerFor(error: unknown): Answer {
@@ -95,4 +97,60 @@ export function installErrorHandling(app: FastifyInstance, log: ErrorLog, metric
     const route = request.url.split('?', 1)[0];
     return reply.code(404).send(fail(`no route ${request.method} ${route}`));
   });
+}
+
+/**
+ * Largest request line (path and query string included) plus headers, in bytes: Node's default
+ * `maxHeaderSize`, set explicitly on the server so that a `--max-http-header-size` flag does not
+ * change it and the 431 message stays true. A JWT in `Authorization` is about 1 KiB.
+ */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * A whole HTTP/1.1 answer carrying a failure envelope, for a raw socket that has no request or
+ * reply object yet (a request Node could not parse); the connection is closed after it.
+ */
+function rawAnswer(status: number, message: string): string {
+  const body = JSON.stringify(fail(message));
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    'Content-Type: application/json; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Connection: close\r\n\r\n' +
+    body
+  );
+}
+
+/** Node's own answers to requests it cannot parse (its `socketOnError`), in the envelope. */
+function clientFailure(code: string | undefined): { status: number; message: string } {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      // The request line counts too: a long path or query string lands here as well.
+      return { status: 431, message: `the request line and headers must fit in ${MAX_HEADER_BYTES} bytes` };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return { status: 413, message: 'chunk extensions are too large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, message: 'the request was not received in time' };
+    default:
+      return { status: 400, message: 'the request is not valid HTTP/1.1' };
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node emits `clientError` for a request it cannot parse (431 for a
+ * request line or headers over MAX_HEADER_BYTES, 400 for malformed HTTP, 408 for a request not
+ * complete within the server's request timeout). There is no request object, so the envelope is
+ * written to the socket itself, which is then closed (as Node and Fastify do).
+ */
+export function clientErrorHandler(
+  metrics?: Pick<Metrics, 'errors'>,
+): (error: Error & { code?: string }, socket: Duplex) => void {
+  return (error, socket) => {
+    // A reset connection has no one to answer (Node's docs on 'clientError').
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const { status, message } = clientFailure(error.code);
+    metrics?.errors.inc({ code: codeByStatus[status] ?? 'INVALID_DATA' });
+    if (socket.writable) socket.write(rawAnswer(status, message));
+    socket.destroy(error);
+  };
 }

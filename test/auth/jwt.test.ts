@@ -116,9 +116,78 @@ describe('RS256 verifier', () => {
     await rejectsWith((await rs256()).verify(await sign({ sub: sub as unknown as string })), /sub is not a user id/);
   });
 
+  it('accepts the largest bigint id as sub, as a string', async () => {
+    expect((await (await rs256()).verify(await sign({ sub: '9223372036854775807' }))).userId).toBe('9223372036854775807');
+    expect((await (await rs256()).verify(await sign({ sub: Number.MAX_SAFE_INTEGER as unknown as string }))).userId).toBe(String(Number.MAX_SAFE_INTEGER));
+  });
+
+  // Canonical ids only (README "Tokens"): one spelling per user, so no token names an id that
+  // another spelling of it would not.
+  it.each(['+1', '1e3', '0x1', '１', '٣', '42\n', '4 2', '9223372036854775808', '1'.repeat(400)])('rejects non-canonical sub %j', async (sub) => {
+    await rejectsWith((await rs256()).verify(await sign({ sub })), /sub is not a user id/);
+  });
+
+  it.each<[string, unknown]>([
+    ['true', true],
+    ['null', null],
+    ['an array', ['1']],
+    ['an object', { id: '1' }],
+    ['2^53', 2 ** 53],
+  ])('rejects a sub that is %s', async (_label, sub) => {
+    await rejectsWith((await rs256()).verify(await sign({ sub: sub as string })), /sub is not a user id|no sub/);
+  });
+
   it('rejects garbage', async () => {
     await rejectsWith((await rs256()).verify('not.a.jwt'), /malformed|invalid/);
     await rejectsWith((await rs256()).verify(''), /missing/);
+  });
+});
+
+describe('JWT_ISSUER and JWT_AUDIENCE', () => {
+  const verifier = (env: Record<string, string>) => createVerifier(config({ JWT_PUBLIC_KEY: publicPem, ...env }));
+
+  it('are not checked when unset', async () => {
+    expect((await (await verifier({})).verify(await sign({ sub: '1', iss: 'anyone', aud: 'anything' }))).userId).toBe('1');
+  });
+
+  it('JWT_ISSUER: accepts that iss, refuses another or none', async () => {
+    const v = await verifier({ JWT_ISSUER: 'https://main-api.example' });
+    expect((await v.verify(await sign({ sub: '1', iss: 'https://main-api.example' }))).userId).toBe('1');
+    await rejectsWith(v.verify(await sign({ sub: '1', iss: 'https://evil.example' })), /^token issuer \(iss\) is not accepted$/);
+    await rejectsWith(v.verify(await sign({ sub: '1' })), /^token has no iss claim$/);
+  });
+
+  it('JWT_AUDIENCE: accepts an aud that is or contains it, refuses another or none', async () => {
+    const v = await verifier({ JWT_AUDIENCE: 'massenger' });
+    expect((await v.verify(await sign({ sub: '1', aud: 'massenger' }))).userId).toBe('1');
+    expect((await v.verify(await sign({ sub: '1', aud: ['main-api', 'massenger'] }))).userId).toBe('1');
+    await rejectsWith(v.verify(await sign({ sub: '1', aud: 'main-api' })), /^token audience \(aud\) is not accepted$/);
+    await rejectsWith(v.verify(await sign({ sub: '1' })), /^token has no aud claim$/);
+  });
+
+  it('are both checked when both are set', async () => {
+    const v = await verifier({ JWT_ISSUER: 'main-api', JWT_AUDIENCE: 'massenger' });
+    expect((await v.verify(await sign({ sub: '1', iss: 'main-api', aud: 'massenger' }))).userId).toBe('1');
+    await rejectsWith(v.verify(await sign({ sub: '1', iss: 'main-api', aud: 'other' })), /aud/);
+    await rejectsWith(v.verify(await sign({ sub: '1', iss: 'other', aud: 'massenger' })), /iss/);
+  });
+});
+
+describe('JWT_CLOCK_TOLERANCE_S', () => {
+  const verifier = (env: Record<string, string> = {}) => createVerifier(config({ JWT_PUBLIC_KEY: publicPem, ...env }));
+
+  it('allows 5 s of skew on nbf by default', async () => {
+    await expect((await verifier()).verify(await sign({ sub: '1', nbf: now() + 3 }))).resolves.toMatchObject({ userId: '1' });
+    await rejectsWith((await verifier()).verify(await sign({ sub: '1', nbf: now() + 30 })), /nbf/);
+  });
+
+  it('allows the configured skew on nbf, and none with 0', async () => {
+    await expect((await verifier({ JWT_CLOCK_TOLERANCE_S: '60' })).verify(await sign({ sub: '1', nbf: now() + 30 }))).resolves.toMatchObject({ userId: '1' });
+    await rejectsWith((await verifier({ JWT_CLOCK_TOLERANCE_S: '0' })).verify(await sign({ sub: '1', nbf: now() + 3 })), /nbf/);
+  });
+
+  it('never stretches exp: a sign-in ends at exp whatever the tolerance', async () => {
+    await rejectsWith((await verifier({ JWT_CLOCK_TOLERANCE_S: '300' })).verify(await sign({ sub: '1', exp: now() - 1 })), /expired/);
   });
 });
 

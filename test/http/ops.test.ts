@@ -54,8 +54,8 @@ for (const backend of backends) {
       expect(text).toMatch(/^massenger_frames_out_total\{method="MESSAGE_SENT"\} [1-9][0-9]*$/m);
       expect(text).toMatch(/^massenger_errors_total\{code="UNKNOWN_METHOD"\} [1-9][0-9]*$/m);
       expect(text).toMatch(/^# TYPE massenger_store_seconds histogram$/m);
-      expect(text).toMatch(/^massenger_store_seconds_bucket\{le="\+Inf",operation="append_message"\} [1-9][0-9]*$/m);
-      expect(text).toMatch(/^massenger_store_seconds_count\{operation="append_message"\} [1-9][0-9]*$/m);
+      expect(text).toMatch(/^massenger_store_seconds_bucket\{le="\+Inf",operation="append_messages"\} [1-9][0-9]*$/m);
+      expect(text).toMatch(/^massenger_store_seconds_count\{operation="append_messages"\} [1-9][0-9]*$/m);
       // Every non-comment line is `name{labels} value`.
       for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) {
         expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [-+0-9.eEInfa]+$/);

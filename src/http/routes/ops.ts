@@ -1,6 +1,5 @@
-/** Operations routes (spec §3): liveness, readiness and Prometheus metrics. */
+/** Operations routes (spec §3): liveness and readiness; `/metrics` is in metrics.ts. */
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '../../metrics.js';
 import { fail, ok } from '../envelope.js';
 
 /** A dependency that does not answer within this is reported as down. */
@@ -19,7 +18,7 @@ function within(ms: number, work: Promise<void>): Promise<void> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function opsRoutes(app: FastifyInstance, deps: { checks: ReadinessCheck[]; metrics: Metrics; beforeScrape: () => void }): void {
+export function opsRoutes(app: FastifyInstance, deps: { checks: ReadinessCheck[] }): void {
   app.get('/healthz', async () => ok({ status: 'up' }));
 
   app.get('/readyz', async (_request, reply) => {
@@ -36,10 +35,5 @@ export function opsRoutes(app: FastifyInstance, deps: { checks: ReadinessCheck[]
     const down = results.filter(([, state]) => state !== 'ok');
     if (down.length > 0) return reply.code(503).send(fail(down.map(([name, state]) => `${name} ${state}`).join('; ')));
     return ok(Object.fromEntries(results));
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    deps.beforeScrape();
-    return reply.type(deps.metrics.contentType).send(await deps.metrics.text());
   });
 }
