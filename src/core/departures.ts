@@ -37,6 +37,8 @@ export class Departures {
   readonly #departures = new Map<string, Departure>();
   /** Departures per user: the fast path asks only "does any recipient have one?". */
   readonly #perUser = new Map<string, number>();
+  /** Who left each conversation, for the database's change announcements. */
+  readonly #perConversation = new Map<string, Set<string>>();
   readonly #members: Pick<MembersCache, 'get' | 'invalidate'>;
   readonly #memoryMs: number;
   readonly #now: () => number;
@@ -64,8 +66,9 @@ export class Departures {
    * included): a user who left and is back is forgotten, so they receive again at once.
    */
   changed(conversationId: string): void {
-    const users = [...this.#departures.values()].filter((d) => d.conversationId === conversationId).map((d) => d.userId);
-    if (users.length === 0) return;
+    const left = this.#perConversation.get(conversationId);
+    if (left === undefined) return;
+    const users = [...left];
     // Read after the announcement, so the list holds that change (and the leave, which came before).
     this.#members.get(conversationId).then(
       (members) => {
@@ -109,16 +112,23 @@ export class Departures {
   #remember(conversationId: string, userId: string): void {
     this.#prune();
     const key = `${conversationId}:${userId}`;
-    if (!this.#departures.has(key)) this.#perUser.set(userId, (this.#perUser.get(userId) ?? 0) + 1);
+    if (!this.#departures.has(key)) {
+      this.#perUser.set(userId, (this.#perUser.get(userId) ?? 0) + 1);
+      const left = this.#perConversation.get(conversationId) ?? new Set<string>();
+      this.#perConversation.set(conversationId, left.add(userId));
+    }
     this.#departures.delete(key);
     this.#departures.set(key, { userId, conversationId, expiresAt: this.#now() + this.#memoryMs });
   }
 
   #forget(conversationId: string, userId: string): void {
     if (!this.#departures.delete(`${conversationId}:${userId}`)) return;
-    const left = (this.#perUser.get(userId) ?? 1) - 1;
-    if (left === 0) this.#perUser.delete(userId);
-    else this.#perUser.set(userId, left);
+    const count = (this.#perUser.get(userId) ?? 1) - 1;
+    if (count === 0) this.#perUser.delete(userId);
+    else this.#perUser.set(userId, count);
+    const left = this.#perConversation.get(conversationId);
+    left?.delete(userId);
+    if (left?.size === 0) this.#perConversation.delete(conversationId);
   }
 
   #prune(): void {
