@@ -2,6 +2,7 @@
  * The client library's pure parts: backoff, token expiry, message versions, argument checks and
  * the local state helper. The protocol against a real node is in the other suites of this folder.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Backoff } from '../../src/client/backoff.js';
@@ -30,6 +31,18 @@ function conversation(id: string, over: Partial<Conversation> = {}): Conversatio
   ];
   return { id, createdAt: at, lastActivityAt: at, unread: false, unreadCount: 0, active: false, private: true, lastMessage: null, users, ...over };
 }
+
+describe('the library files', () => {
+  it('import nothing but each other: no Node built-in, no package, no server code', () => {
+    const dir = new URL('../../src/client/', import.meta.url);
+    const outside = readdirSync(dir).flatMap((name) =>
+      [...readFileSync(new URL(name, dir), 'utf8').matchAll(/^import\s+['"]([^'"]+)['"]|^(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm)]
+        .map((m) => `${name}: ${m[1] ?? m[2]}`)
+        .filter((line) => !/: \.\/[a-z-]+\.js$/.test(line)),
+    );
+    expect(outside).toEqual([]);
+  });
+});
 
 describe('Backoff', () => {
   it('doubles its ceiling per attempt, jitters within [ceiling/2, ceiling) and stops at maxMs', () => {
