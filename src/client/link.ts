@@ -102,7 +102,10 @@ export class Link {
   #abandon(code: number | undefined, reason: string): void {
     if (this.#done) return;
     try {
-      this.#ws.close(code, code === undefined ? undefined : reason);
+      // The ws package can drop a dead socket at once; a browser's closes as best it can.
+      const terminate = (this.#ws as { terminate?: () => void }).terminate;
+      if (code === undefined && typeof terminate === 'function') terminate.call(this.#ws);
+      else this.#ws.close(code, code === undefined ? undefined : reason);
     } catch {
       /* a socket still connecting may refuse some codes; it is being abandoned anyway */
     }

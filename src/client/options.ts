@@ -52,7 +52,7 @@ export type Settings = Required<Omit<ClientOptions, 'lastMessageId' | 'backoff'>
 export function settings(options: ClientOptions): Settings {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with url and token');
   const { url, token } = options;
-  if (typeof url !== 'string' || !/^wss?:\/\//i.test(url)) throw new TypeError(`url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+  if (typeof url !== 'string' || !/^wss?:\/\//i.test(url) || !parses(url)) throw new TypeError(`url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
   if (typeof token !== 'function' && (typeof token !== 'string' || token === '')) {
     throw new TypeError('token must be a non-empty string or a function returning one');
   }
@@ -78,6 +78,16 @@ export function settings(options: ClientOptions): Settings {
     dedupeCapacity: count(options.dedupeCapacity, 10_000, 'dedupeCapacity'),
     maxFrameBytes: count(options.maxFrameBytes, 65_536, 'maxFrameBytes'),
   };
+}
+
+/** URL.canParse is too recent for some browsers still in use. */
+function parses(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function ms(value: number | undefined, fallback: number, name: string): number {

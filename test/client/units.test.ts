@@ -121,6 +121,7 @@ describe('MassengerClient arguments', () => {
 
   it('refuses bad options with an error naming them', () => {
     expect(() => new MassengerClient({ url: 'http://x', token, WebSocket })).toThrow(/url must be a ws:\/\/ or wss:\/\/ URL/);
+    expect(() => new MassengerClient({ url: 'ws://bad host/', token, WebSocket })).toThrow(/url must be/);
     expect(() => new MassengerClient({ url: 'ws://x', token: '', WebSocket })).toThrow(/token must be a non-empty string/);
     expect(() => new MassengerClient({ url: 'ws://x', token: 'abc', WebSocket })).toThrow(/three dot-separated parts/);
     expect(() => new MassengerClient({ url: 'ws://x', token, WebSocket, heartbeatIntervalMs: -1 })).toThrow(/heartbeatIntervalMs/);
