@@ -130,6 +130,13 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
 
     const checks = [{ name: 'database', ping: () => store.ping() }];
     if (redisClient !== null) checks.push({ name: 'redis', ping: () => bus.ping() });
+    // A node that is shutting down is not ready, so balancers stop sending it clients first.
+    checks.push({
+      name: 'gateway',
+      ping: async () => {
+        if (!gateway.accepting) throw new Error('shutting down');
+      },
+    });
     const scrape = { metrics, metricsToken: config.metricsToken, beforeScrape: () => metrics.onlineUsers.set(hub.userCount) };
     const app = buildApp({
       directory,
@@ -153,6 +160,9 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
         authTimeoutMs: config.authTimeoutMs,
         maxFrameBytes: config.maxFrameBytes,
         maxBufferedBytes: config.maxBufferedBytes,
+        slowReaderGraceMs: config.slowReaderGraceMs,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerUser: config.maxConnectionsPerUser,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         rateLimitPerSec: config.rateLimitPerSec,
         rateLimitBurst: config.rateLimitBurst,
@@ -160,7 +170,8 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
         shutdownTimeoutMs: config.shutdownTimeoutMs,
       },
     });
-    // Closed in reverse: sockets first (1001), then the work they started, then HTTP, bus, store.
+    // Closed in reverse: the gateway first (readiness off, frames in flight answered, then 1001),
+    // then the work they started, then HTTP, bus, store.
     closers.push(async () => {
       await gateway.close();
       await chat.idle();

@@ -37,6 +37,12 @@ export interface Config {
   maxFrameBytes: number;
   /** Unsent bytes a connection may queue before it is closed with 4408; TYPING stops at half. */
   maxBufferedBytes: number;
+  /** A connection whose unsent buffer stays above maxBufferedBytes without going down for this long is closed with 4408. */
+  slowReaderGraceMs: number;
+  /** Open WebSocket connections per node, signed in or not; more are refused at upgrade with 503. */
+  maxConnections: number;
+  /** Signed-in connections per user per node; more get ERROR RATE_LIMITED, then close 4429. */
+  maxConnectionsPerUser: number;
   /** Token bucket per connection: frames per second refilled, and burst size. */
   rateLimitPerSec: number;
   rateLimitBurst: number;
@@ -51,7 +57,7 @@ export interface Config {
   /** Conversations whose member lists are cached, and for how long. */
   membersCacheSize: number;
   membersCacheTtlMs: number;
-  /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
+  /** How long shutdown lets requests in flight finish and clients answer the 1001 close before cutting them off. */
   shutdownTimeoutMs: number;
   /** This node's id on the bus and in presence; unique per process. */
   nodeId: string;
@@ -156,6 +162,9 @@ export function loadConfig(env: Env = process.env): Config {
     authTimeoutMs: int(env, 'AUTH_TIMEOUT_MS', 10000, 10, 3_600_000),
     maxFrameBytes,
     maxBufferedBytes,
+    slowReaderGraceMs: int(env, 'SLOW_READER_GRACE_MS', 2000, 10, 600_000),
+    maxConnections: int(env, 'MAX_CONNECTIONS', 50_000, 1, 10_000_000),
+    maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 20, 1, 100_000),
     rateLimitPerSec: int(env, 'RATE_LIMIT_PER_SEC', 100, 1, 1_000_000),
     rateLimitBurst: int(env, 'RATE_LIMIT_BURST', 200, 1, 1_000_000),
     rateLimitStrikes: int(env, 'RATE_LIMIT_STRIKES', 20, 1, 1_000_000),

@@ -23,12 +23,20 @@ export const INIT_CONVERSATIONS = 10;
 const PREDECESSOR_IN_FLIGHT_MS = 2000;
 /** Spec §2.2: missedMessages holds at most 1000 messages. */
 export const MAX_MISSED_MESSAGES = 1000;
+/**
+ * missedMessages holds at most this many bytes of encoded messages (then `recovered` is false,
+ * spec §2.2): 1000 messages of 4000 emoji would make a 16 MB INIT, four times MAX_BUFFERED_BYTES.
+ */
+export const MAX_MISSED_BYTES = 2 * 1024 * 1024;
 
 /** A connection as the core sees it; the transport implements it. */
 export interface Client extends Peer {
   /** The signed-in user, or null before AUTHENTICATE succeeds. */
   readonly userId: string | null;
-  /** Records a (re)authentication; the transport ends the session at `expiresAt` (ms epoch, null: never). */
+  /**
+   * Records a (re)authentication; the transport ends the session at `expiresAt` (ms epoch, null:
+   * never). Throws an AppError, changing nothing, when the transport refuses a new session (a cap).
+   */
   signIn(userId: string, expiresAt: number | null): void;
   /** Undoes a first signIn whose INIT could not be built. */
   signOut(): void;
@@ -140,8 +148,11 @@ export class Chat {
       // Spec §2.2: the messages after lastMessageId, then those up to it changed since it was
       // stored, each list at most 1000. One more than the limit was read: its presence is how we
       // know a list is incomplete (then the client must reload: never a silent gap).
-      data.missedMessages = [...missed.slice(0, MAX_MISSED_MESSAGES), ...changed.slice(0, MAX_MISSED_MESSAGES)].map(toMessage);
-      data.recovered = missed.length <= MAX_MISSED_MESSAGES && changed.length <= MAX_MISSED_MESSAGES;
+      const listed = [...missed.slice(0, MAX_MISSED_MESSAGES), ...changed.slice(0, MAX_MISSED_MESSAGES)].map(toMessage);
+      // Cut to a byte budget too, oldest kept, so INIT drains like any frame and reconnecting converges.
+      data.missedMessages = fitBytes(listed, MAX_MISSED_BYTES);
+      const complete = missed.length <= MAX_MISSED_MESSAGES && changed.length <= MAX_MISSED_MESSAGES;
+      data.recovered = complete && data.missedMessages.length === listed.length;
     }
     return { method: 'INIT', data };
   }
@@ -231,6 +242,16 @@ export class Chat {
 
 function messageSent(message: Message, requestId: string | undefined): ServerFrame {
   return { method: 'MESSAGE_SENT', data: withRequestId({ message }, requestId) };
+}
+
+/** The longest prefix of `messages` whose encoded size fits in `budget` bytes. */
+function fitBytes<T>(messages: T[], budget: number): T[] {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(messages[i]));
+    if (bytes > budget) return messages.slice(0, i);
+  }
+  return messages;
 }
 
 function withRequestId<T extends object>(data: T, requestId: string | undefined): T & { requestId?: string } {

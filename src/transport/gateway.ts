@@ -1,23 +1,31 @@
 /**
- * The WebSocket side of the HTTP server: upgrades on `/` and `/socket`, the authentication
- * deadline, frame decoding and dispatch, the ping/pong heartbeat and shutdown. ws shares Fastify's
+ * The WebSocket side of the HTTP server: upgrades on `/` and `/socket` (within MAX_CONNECTIONS),
+ * frame decoding and dispatch, the ping/pong heartbeat and the shutdown drain. ws shares Fastify's
  * http.Server (`noServer`), and enforces MAX_FRAME_BYTES itself through `maxPayload` (close 1009).
+ * Every connection's deadlines run on one clock (deadlines.ts).
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Chat } from '../core/chat.js';
 import type { Log } from '../core/log.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { CLOSE_AUTH, CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
+import { CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
 import { decode } from '../protocol/codec.js';
 import { Connection, type ConnectionLimits } from './connection.js';
+import { Deadlines } from './deadlines.js';
+import { settleWithin, waitUntil } from './waits.js';
+import { UserSlots } from './user-slots.js';
 
 export interface GatewayOptions extends ConnectionLimits {
   maxFrameBytes: number;
   heartbeatIntervalMs: number;
-  /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
+  /** Open connections on this node, signed in or not; more are refused at upgrade (503). */
+  maxConnections: number;
+  /** Signed-in connections per user on this node; more get ERROR RATE_LIMITED, then 4429. */
+  maxConnectionsPerUser: number;
+  /** How long shutdown lets requests in flight finish and clients answer the 1001 close. */
   shutdownTimeoutMs: number;
 }
 
@@ -27,25 +35,32 @@ const PRE_AUTH_METHODS = new Set(['AUTHENTICATE', 'PING']);
 /** Spec §2: upgrades are accepted on these paths only. */
 const SOCKET_PATHS = new Set(['/', '/socket']);
 
+/** After SHUTDOWN_TIMEOUT_MS, this long for terminated sockets to report and disconnects to be told. */
+const HARD_DEADLINE_MS = 2000;
+
 export class Gateway {
   readonly #wss: WebSocketServer;
-  readonly #chat: Chat;
+  readonly #chat: Pick<Chat, 'handle' | 'disconnect'>;
   readonly #metrics: Metrics;
   readonly #log: Log;
   readonly #opts: GatewayOptions;
+  readonly #clock: Deadlines;
+  readonly #slots: UserSlots;
   readonly #connections = new Map<WebSocket, Connection>();
   readonly #alive = new WeakSet<WebSocket>();
   readonly #heartbeat: NodeJS.Timeout;
   /** Disconnects handed to the core and not yet finished; shutdown waits for them. */
   readonly #disconnects = new Set<Promise<void>>();
   #nextId = 0;
-  #accepting = true;
+  #closing: Promise<void> | null = null;
 
-  constructor(deps: { server: Server; chat: Chat; metrics: Metrics; log: Log; options: GatewayOptions }) {
+  constructor(deps: { server: Server; chat: Pick<Chat, 'handle' | 'disconnect'>; metrics: Metrics; log: Log; options: GatewayOptions }) {
     this.#chat = deps.chat;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#opts = deps.options;
+    this.#clock = new Deadlines({ onError: (err) => this.#log.error({ err }, 'a connection deadline failed') });
+    this.#slots = new UserSlots(deps.options.maxConnectionsPerUser);
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: deps.options.maxFrameBytes,
@@ -59,12 +74,20 @@ export class Gateway {
     this.#heartbeat.unref();
   }
 
+  /** False from the moment shutdown begins; /readyz answers 503 from then on. */
+  get accepting(): boolean {
+    return this.#closing === null;
+  }
+
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    if (!this.#accepting || !SOCKET_PATHS.has(path)) {
-      socket.end(this.#accepting ? 'HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
-      return;
+    if (!SOCKET_PATHS.has(path)) return refuseUpgrade(socket, 404, 'not found: WebSocket upgrades are served on / and /socket');
+    if (!this.accepting) return refuseUpgrade(socket, 503, 'the server is shutting down; connect again');
+    // Counted before the handshake too, so a burst of upgrades cannot overshoot the cap.
+    if (this.#connections.size >= this.#opts.maxConnections) {
+      this.#metrics.errors.inc({ code: 'UNAVAILABLE' });
+      return refuseUpgrade(socket, 503, 'this server holds as many connections as it may; connect again later');
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
   }
@@ -74,12 +97,16 @@ export class Gateway {
       id: String(++this.#nextId),
       ws,
       limits: this.#opts,
+      clock: this.#clock,
+      slots: this.#slots,
       metrics: this.#metrics,
       log: this.#log,
     });
     this.#connections.set(ws, conn);
     this.#alive.add(ws);
     this.#metrics.connections.inc();
+    // Its handshake began before shutdown did: it missed the drain, and there is nothing to drain.
+    if (!this.accepting) conn.close(CLOSE_SHUTDOWN, 'server shutting down');
     ws.on('pong', () => this.#alive.add(ws));
     ws.on('error', (err) => this.#log.debug({ err, connectionId: conn.id }, 'websocket error'));
     ws.on('message', (raw: Buffer, isBinary: boolean) => this.#receive(conn, raw, isBinary));
@@ -87,7 +114,8 @@ export class Gateway {
       conn.closed();
       this.#connections.delete(ws);
       this.#metrics.connections.dec();
-      // Presence waits for the frames in flight, so a send that was acked is not followed by a stale USER_LEFT order.
+      // Presence waits for the frames in flight, so a send that was acked is not followed by a
+      // stale USER_LEFT order. drained() never rejects, so the disconnect is always told.
       const done = conn
         .drained()
         .then(() => this.#chat.disconnect(conn))
@@ -98,17 +126,19 @@ export class Gateway {
   }
 
   #receive(conn: Connection, raw: Buffer, isBinary: boolean): void {
+    // Frames ws had already read when the socket was paused for good (shutdown, flood) are dropped.
+    if (!conn.accepting) return;
     const frame = decode(raw, isBinary);
     if (frame instanceof AppError) {
       // Undecodable frames are counted under their error code, so the label set stays bounded.
       this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
       // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever its data.
       const err =
-        frame.code === 'INVALID_DATA' && conn.state === 'awaiting-auth' && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
+        frame.code === 'INVALID_DATA' && conn.awaitingAuth && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
           ? new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first', undefined, frame.context)
           : frame;
       // Through the same queue and rate limit as good frames: a flood of garbage is still a flood.
-      conn.enqueue(async () => this.#fail(conn, err), err.context ?? {});
+      conn.enqueue(() => conn.fail(err), err.context ?? {});
       return;
     }
     this.#metrics.framesIn.inc({ method: frame.method });
@@ -124,25 +154,16 @@ export class Gateway {
       } catch (thrown) {
         const err = toAppError(thrown);
         if (err.code === 'INTERNAL') this.#log.error({ err: thrown, method: frame.method }, 'request failed');
-        this.#fail(conn, err.withContext(context));
+        conn.fail(err.withContext(context));
       }
     }, context);
   }
 
-  /**
-   * Answers a failed request. An AUTHENTICATE that failed on a connection not signed in also ends
-   * it (spec §2.4: 4401 after the ERROR); a failed refresh leaves a live sign-in as it was.
-   */
-  #fail(conn: Connection, err: AppError): void {
-    conn.sendError(err);
-    if (err.context?.method === 'AUTHENTICATE' && err.code === 'UNAUTHENTICATED' && conn.state === 'awaiting-auth') {
-      conn.close(CLOSE_AUTH, 'authentication failed');
-    }
-  }
-
   /** ws heartbeat: a peer that did not answer the previous ping is dropped. */
   #beat(): void {
-    for (const [ws] of this.#connections) {
+    for (const [ws, conn] of this.#connections) {
+      // Paused for backpressure: its pong may be unread behind its frames, so it is not judged now.
+      if (!conn.reading) continue;
       if (!this.#alive.has(ws)) {
         ws.terminate();
         continue;
@@ -153,21 +174,44 @@ export class Gateway {
   }
 
   /**
-   * Stops accepting, closes every socket with 1001, waits for their frames in flight and for the
-   * close handshakes (cutting off clients that do not answer in time), so every disconnect has
-   * been handed to the core when this resolves.
+   * Shuts the gateway down without losing an acknowledgement (spec §2.3: the sender's MESSAGE_SENT
+   * is the ack). In order: refuse upgrades and readiness; stop reading new frames; let the frames
+   * already taken finish, so their replies are written; then close with 1001, which ws queues
+   * after those replies; wait for the close handshakes. The steps share SHUTDOWN_TIMEOUT_MS; after
+   * it, sockets still open are cut off and their disconnects get HARD_DEADLINE_MS more.
    */
-  async close(): Promise<void> {
-    this.#accepting = false;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const deadline = Date.now() + this.#opts.shutdownTimeoutMs;
     clearInterval(this.#heartbeat);
     const conns = [...this.#connections.values()];
+    for (const conn of conns) conn.drain();
+    if (!(await settleWithin(deadline, Promise.all(conns.map((c) => c.drained()))))) {
+      this.#log.warn({ connections: conns.length }, 'shutdown: requests still in flight at SHUTDOWN_TIMEOUT_MS');
+    }
     for (const conn of conns) conn.close(CLOSE_SHUTDOWN, 'server shutting down');
-    await Promise.all(conns.map((c) => c.drained()));
-    const deadline = Date.now() + this.#opts.shutdownTimeoutMs;
-    while (this.#connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(deadline, () => this.#connections.size === 0);
     for (const ws of this.#connections.keys()) ws.terminate();
-    while (this.#connections.size > 0) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all(this.#disconnects);
+    const hard = Date.now() + HARD_DEADLINE_MS;
+    await waitUntil(hard, () => this.#connections.size === 0);
+    if (!(await settleWithin(hard, Promise.all(this.#disconnects)))) this.#log.warn({ pending: this.#disconnects.size }, 'shutdown: disconnects still pending at the hard deadline');
+    this.#clock.close();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
+}
+
+/** Answers an upgrade that is not served with the HTTP envelope (spec §3) and closes the socket. */
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ data: null, errors: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
 }

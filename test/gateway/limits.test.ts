@@ -116,6 +116,7 @@ for (const backend of await backends()) {
     beforeAll(async () => {
       t = await backend.start({
         MAX_BUFFERED_BYTES: String(MAX_BUFFERED_BYTES),
+        SLOW_READER_GRACE_MS: '200',
         RATE_LIMIT_BURST: '100000',
         RATE_LIMIT_PER_SEC: '100000',
       });

@@ -1,0 +1,126 @@
+/**
+ * What a connection reads (spec §2.4): its frames are handled one at a time, in order, under a
+ * rate limit; and when too many wait, the socket itself stops reading (ws `pause()`), so a client
+ * that sends faster than its frames can be handled is held back by TCP instead of by our memory.
+ *
+ *   reading ──too many waiting──▶ paused ──fewer waiting──▶ reading
+ *   reading | paused ──stop──▶ stopped   (shutdown drain, or a flood: no more frames; socket paused)
+ *   any ──close──▶ closed                (no more frames; the socket reads on, so the close handshake completes)
+ *
+ * The queue is a promise chain whose every link catches its task's failure: one task that rejects
+ * (or throws) is logged and the frames behind it still run, so `drained()` always resolves and a
+ * closed connection always reaches its disconnect (a ghost in presence otherwise).
+ */
+import type { WebSocket } from 'ws';
+import type { ErrorContext } from '../errors.js';
+import { RateLimiter } from './rate-limiter.js';
+
+/** Frames waiting at which the socket is paused; it resumes at half of it. */
+const PAUSE_AT_PENDING = 16;
+
+export type InboundState = 'reading' | 'paused' | 'stopped' | 'closed';
+
+export interface InboundDeps {
+  ws: Pick<WebSocket, 'pause' | 'resume'>;
+  rateLimitPerSec: number;
+  /** Bucket size, and the most frames that may wait (more are refused, whatever the bucket holds). */
+  rateLimitBurst: number;
+  /** Refusals in a row after which the client counts as flooding. */
+  rateLimitStrikes: number;
+  /** Answers a refused frame with RATE_LIMITED; runs in the queue, in the frames' order. */
+  refuse(context: ErrorContext): void;
+  /** The client kept flooding: called once every frame accepted before has been handled (4429). */
+  flooded(): void;
+  /** A task failed in a way its own handling did not catch; the queue goes on. */
+  onError(err: unknown): void;
+}
+
+export class Inbound {
+  readonly #d: InboundDeps;
+  readonly #limiter: RateLimiter;
+  readonly #pauseAt: number;
+  readonly #resumeAt: number;
+  #state: InboundState = 'reading';
+  /** The tail of the chain of frames; it never rejects. */
+  #tail: Promise<void> = Promise.resolve();
+  #pending = 0;
+
+  constructor(deps: InboundDeps) {
+    this.#d = deps;
+    this.#limiter = new RateLimiter(deps.rateLimitPerSec, deps.rateLimitBurst);
+    this.#pauseAt = Math.max(1, Math.min(PAUSE_AT_PENDING, deps.rateLimitBurst));
+    this.#resumeAt = Math.floor(this.#pauseAt / 2);
+  }
+
+  get state(): InboundState {
+    return this.#state;
+  }
+
+  /** True while frames are taken (reading, or paused with some already read). */
+  get accepting(): boolean {
+    return this.#state === 'reading' || this.#state === 'paused';
+  }
+
+  /**
+   * Runs `task` after the frames before it, unless the client is over its rate limit: then
+   * RATE_LIMITED, and after enough in a row, `flooded`. Replies keep the order of the frames,
+   * refusals included, and a flooding client still gets the answer to every frame accepted before
+   * (a stored message's ack above all).
+   */
+  enqueue(task: () => Promise<void> | void, context: ErrorContext): void {
+    if (!this.accepting) return;
+    if (this.#limiter.take() && this.#pending < this.#d.rateLimitBurst) {
+      this.#chain(task);
+      return;
+    }
+    // Refusals wait in the queue too, to keep the order of replies. They stay bounded: each accepted
+    // frame (at most the bucket's rate) is followed by at most rateLimitStrikes of them.
+    this.#chain(() => this.#d.refuse(context));
+    if (this.#limiter.strikes >= this.#d.rateLimitStrikes) {
+      this.stop();
+      void this.#tail.then(() => this.#d.flooded());
+    }
+  }
+
+  /** Resolves when every frame taken so far has been handled; never rejects. */
+  drained(): Promise<void> {
+    return this.#tail;
+  }
+
+  /** Takes no more frames and stops reading the socket; what was taken still runs. */
+  stop(): void {
+    if (!this.accepting) return;
+    this.#state = 'stopped';
+    this.#d.ws.pause();
+  }
+
+  /** Takes no more frames, but lets the socket read, so the peer's close frame is seen. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#d.ws.resume();
+  }
+
+  #chain(task: () => Promise<void> | void): void {
+    this.#pending++;
+    if (this.#state === 'reading' && this.#pending >= this.#pauseAt) {
+      this.#state = 'paused';
+      this.#d.ws.pause();
+    }
+    // then(task): a task that throws synchronously becomes a rejection, caught by #failed.
+    this.#tail = this.#tail.then(task).then(this.#settled, this.#failed);
+  }
+
+  readonly #settled = (): void => {
+    this.#pending--;
+    if (this.#state === 'paused' && this.#pending <= this.#resumeAt) {
+      this.#state = 'reading';
+      this.#d.ws.resume();
+    }
+  };
+
+  readonly #failed = (err: unknown): void => {
+    this.#d.onError(err);
+    this.#settled();
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * What a connection writes (spec §2.4): INIT before anything else of a new session, TYPING dropped
+ * first under backpressure, and the slow-reader rule.
+ *
+ *   writing ──hold──▶ holding ──release──▶ writing        (a first sign-in: INIT goes first)
+ *   any ──stop──▶ stopped                                (the connection is closing)
+ *
+ * While writing, the socket's unsent buffer (ws `bufferedAmount`) sets the pressure: `clear`, then
+ * `congested` above half of MAX_BUFFERED_BYTES (TYPING is dropped; messages never are), then `over`
+ * above it. "Reads too slowly" is judged over time, not by one write: a large frame (an INIT with
+ * many missed messages) puts the buffer over the limit at once even for a client reading at full
+ * speed. Once over, the buffer is checked every SLOW_READER_GRACE_MS; a reader whose buffer did not
+ * go down over that window is closed with 4408. Since each check needs a lower level than the one
+ * before, the buffer never holds more than its level when it crossed plus one window's inflow.
+ */
+import type { WebSocket } from 'ws';
+import type { Log } from '../core/log.js';
+import type { Metrics } from '../metrics.js';
+import type { ServerMethod } from '../protocol/frames.js';
+import type { Deadline, Deadlines } from './deadlines.js';
+
+/** How long after INIT a message it held is still expected live (publish lags commit by far less). */
+const IN_INIT_MEMORY_MS = 5000;
+
+export type OutboundState = 'writing' | 'holding' | 'stopped';
+type Pressure = 'clear' | 'congested' | 'over';
+
+type HeldFrame = [text: string, method: ServerMethod, messageId: string | undefined];
+
+export interface OutboundDeps {
+  ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
+  clock: Deadlines;
+  maxBufferedBytes: number;
+  slowReaderGraceMs: number;
+  framesOut: Metrics['framesOut'];
+  log: Log;
+  /** Names the connection in log lines. */
+  describe(): Record<string, unknown>;
+  /** The client reads too slowly (or a session's held frames passed the limit): close with 4408. */
+  onSlow(): void;
+}
+
+export class Outbound {
+  readonly #d: OutboundDeps;
+  readonly #max: number;
+  readonly #half: number;
+  #state: OutboundState = 'writing';
+  #pressure: Pressure = 'clear';
+  #held: HeldFrame[] = [];
+  #heldBytes = 0;
+  /** Ids of INIT's missedMessages, for a moment after INIT: those are not sent again live. */
+  #inInit: ReadonlySet<string> | null = null;
+  #inInitEnd: Deadline | null = null;
+  /** The next slow-reader check while `over`, and the buffer's level at the one before. */
+  #check: Deadline | null = null;
+  #overLevel = 0;
+
+  constructor(deps: OutboundDeps) {
+    this.#d = deps;
+    this.#max = deps.maxBufferedBytes;
+    this.#half = deps.maxBufferedBytes / 2;
+  }
+
+  get state(): OutboundState {
+    return this.#state;
+  }
+
+  /** Queues every frame but INIT from now on, until release. */
+  hold(): void {
+    if (this.#state === 'writing') this.#state = 'holding';
+  }
+
+  /**
+   * Writes `first` (INIT), then what was held, less the MESSAGE_SENT of messages in `sent`; with
+   * null, drops what was held (the session did not start).
+   */
+  release(first: string | null, sent?: ReadonlySet<string>): void {
+    if (this.#state !== 'holding') return;
+    const held = this.#held;
+    this.dropHeld();
+    if (first === null) return;
+    this.send(first, 'INIT');
+    if (sent !== undefined && sent.size > 0) {
+      // A message INIT holds may also be on its way live (stored just before INIT was read,
+      // published just after): skip it for a moment, held or not.
+      this.#inInit = sent;
+      this.#d.clock.cancel(this.#inInitEnd);
+      this.#inInitEnd = this.#d.clock.schedule(Date.now() + IN_INIT_MEMORY_MS, () => {
+        this.#inInit = null;
+        this.#inInitEnd = null;
+      });
+    }
+    for (const [text, method, messageId] of held) {
+      // Writing may have closed the connection (held frames passed the limit): stop there.
+      if (this.state === 'stopped') return;
+      if (messageId !== undefined && this.#inInit?.has(messageId)) continue;
+      this.#write(text, method);
+    }
+  }
+
+  /** Forgets what was held and writes from now on (a session that ends before its INIT went out). */
+  dropHeld(): void {
+    if (this.#state === 'holding') this.#state = 'writing';
+    this.#held = [];
+    this.#heldBytes = 0;
+  }
+
+  /** The hot path of every fan-out: no allocation here beyond what ws needs. */
+  send(text: string, method: ServerMethod, messageId?: string): void {
+    if (this.#state === 'stopped') return;
+    if (messageId !== undefined && this.#inInit !== null && this.#inInit.has(messageId)) return;
+    this.#d.framesOut.inc({ method });
+    if (this.#state === 'holding' && method !== 'INIT') {
+      this.#held.push([text, method, messageId]);
+      this.#heldBytes += Buffer.byteLength(text);
+      // Held frames are in this process's memory with no reader to judge yet: the limit applies as is.
+      if (this.#heldBytes > this.#max) this.#slow('held frames passed MAX_BUFFERED_BYTES before INIT');
+      return;
+    }
+    this.#write(text, method);
+  }
+
+  /** Nothing more is written; the clock forgets this connection. */
+  stop(): void {
+    this.#state = 'stopped';
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#inInit = null;
+    this.#inInitEnd = this.#d.clock.cancel(this.#inInitEnd);
+    this.#check = this.#d.clock.cancel(this.#check);
+  }
+
+  #write(text: string, method: ServerMethod): void {
+    const ws = this.#d.ws;
+    if (ws.bufferedAmount > this.#half) {
+      if (this.#pressure === 'clear') {
+        this.#pressure = 'congested';
+        this.#d.log.warn({ ...this.#d.describe(), buffered: ws.bufferedAmount }, 'slow reader: dropping TYPING events');
+      }
+      // Spec §2.4: cheap events go first under backpressure; messages never do.
+      if (method === 'TYPING') return;
+    } else if (this.#pressure === 'congested') {
+      this.#pressure = 'clear';
+    }
+    ws.send(text);
+    if (this.#pressure !== 'over' && ws.bufferedAmount > this.#max) {
+      this.#pressure = 'over';
+      this.#overLevel = ws.bufferedAmount;
+      this.#check = this.#d.clock.schedule(Date.now() + this.#d.slowReaderGraceMs, () => this.#judge());
+    }
+  }
+
+  /** One slow-reader check, SLOW_READER_GRACE_MS after the previous one (see the header). */
+  #judge(): void {
+    this.#check = null;
+    if (this.#state === 'stopped') return;
+    const buffered = this.#d.ws.bufferedAmount;
+    if (buffered <= this.#max) {
+      this.#pressure = buffered > this.#half ? 'congested' : 'clear';
+      return;
+    }
+    if (buffered >= this.#overLevel) {
+      this.#slow(`unsent buffer above MAX_BUFFERED_BYTES and not draining for ${this.#d.slowReaderGraceMs} ms`);
+      return;
+    }
+    this.#overLevel = buffered;
+    this.#check = this.#d.clock.schedule(Date.now() + this.#d.slowReaderGraceMs, () => this.#judge());
+  }
+
+  #slow(why: string): void {
+    this.#d.log.warn({ ...this.#d.describe(), buffered: this.#d.ws.bufferedAmount, why }, 'slow reader: closing with 4408');
+    this.#d.onSlow();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A connection's sign-in (spec §2.3, §2.4): who it is, until when, and the deadline for the first
+ * AUTHENTICATE. Its deadlines live on the gateway's shared clock (deadlines.ts), so a session that
+ * ends leaves no timer behind.
+ *
+ *   awaiting-auth ──signIn──▶ authenticated ──signIn (same user)──▶ authenticated (exp extended)
+ *        ▲                         │
+ *        └─────────signOut─────────┘   (the first INIT could not be built)
+ *   awaiting-auth ──signIn, no slot left──▶ refused (MAX_CONNECTIONS_PER_USER)
+ *   any ──end──▶ ended
+ */
+import { AppError } from '../errors.js';
+import type { Deadline, Deadlines } from './deadlines.js';
+import type { UserSlots } from './user-slots.js';
+
+export type SessionState = 'awaiting-auth' | 'authenticated' | 'refused' | 'ended';
+
+export interface SessionDeps {
+  clock: Deadlines;
+  slots: UserSlots;
+  authTimeoutMs: number;
+  /** No successful AUTHENTICATE in time: the connection ends (4401). */
+  onAuthTimeout(message: string): void;
+  /** The token's exp passed without a refresh: the connection ends (4401). */
+  onExpired(): void;
+}
+
+export class Session {
+  readonly #d: SessionDeps;
+  #state: SessionState = 'awaiting-auth';
+  #userId: string | null = null;
+  /** When the sign-in ends (epoch ms), null for never. */
+  #expiresAt: number | null = null;
+  #expiry: Deadline | null = null;
+  /** Kept past a first signIn: if that sign-in's INIT fails after the deadline, there is no second chance. */
+  #authDeadline: Deadline | null;
+  #authDeadlinePassed = false;
+
+  constructor(deps: SessionDeps) {
+    this.#d = deps;
+    this.#authDeadline = deps.clock.schedule(Date.now() + deps.authTimeoutMs, () => {
+      this.#authDeadline = null;
+      this.#authDeadlinePassed = true;
+      if (this.#state === 'awaiting-auth') this.#d.onAuthTimeout(`no AUTHENTICATE within ${this.#d.authTimeoutMs} ms`);
+    });
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get userId(): string | null {
+    return this.#userId;
+  }
+
+  /**
+   * Starts or extends the sign-in. A refresh extends it (spec §2.3): a token that expires sooner
+   * never shortens it. Throws RATE_LIMITED when the user has no connection slot left on this node.
+   */
+  signIn(userId: string, expiresAt: number | null): void {
+    if (this.#state === 'ended' || this.#state === 'refused') return;
+    if (this.#state === 'authenticated') {
+      if (this.#expiresAt === null || (expiresAt !== null && expiresAt < this.#expiresAt)) return;
+      this.#armExpiry(expiresAt);
+      return;
+    }
+    if (!this.#d.slots.take(userId)) {
+      this.#state = 'refused';
+      throw new AppError('RATE_LIMITED', 'this user has too many connections on this server; close one first');
+    }
+    this.#state = 'authenticated';
+    this.#userId = userId;
+    this.#armExpiry(expiresAt);
+  }
+
+  /** Undoes a first signIn whose INIT could not be built; the client may try again, within the deadline. */
+  signOut(): void {
+    if (this.#state !== 'authenticated') return;
+    this.#d.slots.give(this.#userId as string);
+    this.#state = 'awaiting-auth';
+    this.#userId = null;
+    this.#armExpiry(null);
+    // The first AUTHENTICATE outlived the deadline and then failed: no second chance.
+    if (this.#authDeadlinePassed) this.#d.onAuthTimeout(`no successful AUTHENTICATE within ${this.#d.authTimeoutMs} ms`);
+  }
+
+  /** The connection is closing or gone: its deadlines and its slot are given back. */
+  end(): void {
+    if (this.#state === 'ended') return;
+    if (this.#state === 'authenticated') this.#d.slots.give(this.#userId as string);
+    this.#state = 'ended';
+    this.#expiry = this.#d.clock.cancel(this.#expiry);
+    this.#authDeadline = this.#d.clock.cancel(this.#authDeadline);
+  }
+
+  #armExpiry(expiresAt: number | null): void {
+    this.#expiresAt = expiresAt;
+    this.#expiry = this.#d.clock.cancel(this.#expiry);
+    if (expiresAt === null) return;
+    this.#expiry = this.#d.clock.schedule(expiresAt, () => {
+      this.#expiry = null;
+      // Spec §2.3: a sign-in lasts until the token's exp unless AUTHENTICATE refreshed it.
+      if (this.#state === 'authenticated') this.#d.onExpired();
+    });
+  }
+}
