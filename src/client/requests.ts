@@ -136,6 +136,17 @@ export class Requests {
     }
   }
 
+  /**
+   * The server closed with 1009: a frame written on the link was over its MAX_FRAME_BYTES. The
+   * largest one written is over it for sure (the culprit is, and nothing is larger), so that one
+   * fails rather than being written again into the same close for ever.
+   */
+  failLargestWritten(err: MassengerError): void {
+    let largest: Pending | undefined;
+    for (const p of this.#byId.values()) if (p.written && (largest === undefined || bytes(p.text) > bytes(largest.text))) largest = p;
+    if (largest !== undefined) this.#settle(largest).reject(err);
+  }
+
   /** Fails one request (its timeout), wherever it is. */
   fail(requestId: string, err: MassengerError): void {
     const p = this.#byId.get(requestId);
@@ -180,4 +191,8 @@ export class Requests {
     if (p.method === 'SEND_MESSAGE' && p.written) this.#sendsInFlight--;
     return p;
   }
+}
+
+function bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
 }

@@ -35,9 +35,10 @@ export interface ClientEvents extends ServerEvents {
   authFailed: { error: Error; fatal: boolean };
 }
 
-/** Close codes (docs/protocol.md) that change what comes next: a new token first; a longer wait. */
+/** Close codes (docs/protocol.md) that change what comes next: a new token first; a longer wait; not that frame again. */
 const CLOSE_AUTH = 4401;
 const CLOSE_RATE = 4429;
+const CLOSE_TOO_BIG = 1009;
 
 export class Session {
   readonly #s: Settings;
@@ -243,6 +244,7 @@ export class Session {
     this.#link = null;
     this.#auth = null;
     this.#signIn.cancel();
+    if (code === CLOSE_TOO_BIG) this.#requests.failLargestWritten(new MassengerError('INVALID_DATA', `the server closed with 1009: a frame this large is over its MAX_FRAME_BYTES (${reason})`));
     this.#requests.disconnected();
     if (this.#state === 'closed') return;
     if (code === CLOSE_AUTH) {
