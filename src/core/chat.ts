@@ -8,19 +8,16 @@ import type { Bus } from '../bus/bus.js';
 import { AppError, conversationNotFound } from '../errors.js';
 import type { Presence } from '../presence/presence.js';
 import { encode } from '../protocol/codec.js';
-import type { ClientFrame, Message, ServerFrame } from '../protocol/frames.js';
+import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import type { Store } from '../store/store.js';
 import type { Hub, Peer } from './hub.js';
 import type { MembersCache } from './members.js';
 import type { MessageChanges } from './message-changes.js';
 import type { Roster } from './roster.js';
-import { SerialQueue } from './serial.js';
+import type { SendPipeline } from './send-pipeline.js';
+import type { SignInReads } from './sign-in-reads.js';
 import { memberIds, toConversation, toMessage } from './views.js';
 
-/** Spec §2.2: INIT lists the 10 conversations with the latest activity. */
-export const INIT_CONVERSATIONS = 10;
-/** A predecessor stored less than this before its successor may still be being published (bus ordering). */
-const PREDECESSOR_IN_FLIGHT_MS = 2000;
 /** Spec §2.2: missedMessages holds at most 1000 messages. */
 export const MAX_MISSED_MESSAGES = 1000;
 /**
@@ -59,22 +56,26 @@ export interface ChatDeps {
   roster: Roster;
   members: MembersCache;
   verifier: TokenVerifier;
-  nodeId: string;
+  /** INIT's reads, batched across sign-ins. */
+  reads: Pick<SignInReads, 'friends' | 'initConversations'>;
+  /** Where SEND_MESSAGE goes: group commit, then publish in order. */
+  sends: Pick<SendPipeline, 'send' | 'idle'>;
   /** EDIT_MESSAGE and DELETE_MESSAGE, shared with the HTTP side. */
   changes: Pick<MessageChanges, 'editMessage' | 'deleteMessage'>;
 }
 
 export class Chat {
   readonly #d: ChatDeps;
-  /** Store-then-publish runs in turn per conversation on this node (spec §2.3 order; the bus keeps it across nodes). */
-  readonly #sends = new SerialQueue();
-
   constructor(deps: ChatDeps) {
     this.#d = deps;
   }
 
-  /** Handles one decoded request. Rejects with an AppError that the transport answers as ERROR. */
-  handle(client: Client, frame: ClientFrame): Promise<void> {
+  /**
+   * Handles one decoded request. Rejects with an AppError that the transport answers as ERROR.
+   * `receivedAt` is when its frame arrived (performance.now() ms): a send refused for its age
+   * (overload) is refused by that.
+   */
+  handle(client: Client, frame: ClientFrame, receivedAt: number = performance.now()): Promise<void> {
     if (frame.method === 'AUTHENTICATE') return this.authenticate(client, frame.data);
     if (frame.method === 'PING') {
       client.send(encode({ method: 'PONG', data: withRequestId({}, frame.data.requestId) }), 'PONG');
@@ -84,7 +85,7 @@ export class Chat {
     if (userId === null) return Promise.reject(new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first'));
     switch (frame.method) {
       case 'SEND_MESSAGE':
-        return this.sendMessage(client, userId, frame.data);
+        return this.sendMessage(client, userId, frame.data, receivedAt);
       case 'OPEN_CONVERSATION':
         return this.openConversation(userId, frame.data);
       case 'TYPING':
@@ -130,10 +131,10 @@ export class Chat {
   }
 
   async #init(userId: string, lastMessageId: string | undefined): Promise<Extract<ServerFrame, { method: 'INIT' }>> {
-    const { store, presence } = this.#d;
+    const { store, presence, reads } = this.#d;
     const [rows, friends, missed, changed] = await Promise.all([
-      store.conversations(userId, { limit: INIT_CONVERSATIONS }),
-      store.friends(userId),
+      reads.initConversations(userId),
+      reads.friends(userId),
       lastMessageId === undefined ? null : store.messagesSince(userId, lastMessageId, MAX_MISSED_MESSAGES + 1),
       lastMessageId === undefined ? null : store.changedSince(userId, lastMessageId, MAX_MISSED_MESSAGES + 1),
     ]);
@@ -157,35 +158,15 @@ export class Chat {
     return { method: 'INIT', data };
   }
 
-  async sendMessage(client: Client, userId: string, data: Data<'SEND_MESSAGE'>): Promise<void> {
+  /** Stored with others that arrive meanwhile (group commit), then published in order: send-pipeline.ts. */
+  async sendMessage(client: Client, userId: string, data: Data<'SEND_MESSAGE'>, receivedAt: number): Promise<void> {
     const members = await this.#membersOrNotFound(data.conversationId, userId);
-    const { store, bus, nodeId } = this.#d;
-    await this.#sends.run(data.conversationId, async () => {
-      const { message: row, created, prevCreatedAt } = await store.appendMessage({
-        conversationId: data.conversationId,
-        authorId: userId,
-        content: data.content,
-        clientMessageId: data.clientMessageId ?? null,
-      });
-      const message = toMessage(row);
-      const senderText = encode(messageSent(message, data.requestId));
-      if (!created) {
-        // Spec §2.3: a repeated clientMessageId stores nothing and answers the sender alone.
-        client.send(senderText, 'MESSAGE_SENT');
-        return;
-      }
-      // Spec §2.3: stored (the transaction committed) before anyone hears of it; the sender's copy is the ack.
-      const text = data.requestId === undefined ? senderText : encode(messageSent(message, undefined));
-      await bus.publish({
-        type: 'message',
-        conversationId: message.conversationId,
-        messageId: message.id,
-        prevId: row.prevId,
-        prevInFlight: prevCreatedAt !== null && row.createdAt.getTime() - prevCreatedAt.getTime() < PREDECESSOR_IN_FLIGHT_MS,
-        userIds: members,
-        text,
-        origin: { nodeId, connectionId: client.id, text: senderText },
-      });
+    await this.#d.sends.send({
+      client,
+      input: { conversationId: data.conversationId, authorId: userId, content: data.content, clientMessageId: data.clientMessageId ?? null },
+      requestId: data.requestId,
+      members,
+      receivedAt,
     });
   }
 
@@ -230,7 +211,7 @@ export class Chat {
 
   /** Resolves when every send in flight has been stored and published; for shutdown. */
   idle(): Promise<void> {
-    return this.#sends.idle();
+    return this.#d.sends.idle();
   }
 
   async #membersOrNotFound(conversationId: string, userId: string): Promise<string[]> {
@@ -238,10 +219,6 @@ export class Chat {
     if (members === null) throw conversationNotFound();
     return members;
   }
-}
-
-function messageSent(message: Message, requestId: string | undefined): ServerFrame {
-  return { method: 'MESSAGE_SENT', data: withRequestId({ message }, requestId) };
 }
 
 /** The longest prefix of `messages` whose encoded size fits in `budget` bytes. */

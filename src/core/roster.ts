@@ -11,11 +11,13 @@ import type { Store } from '../store/store.js';
 import type { Hub, Peer } from './hub.js';
 import type { Log } from './log.js';
 import { SerialQueue } from './serial.js';
+import type { SignInReads } from './sign-in-reads.js';
 
 export class Roster {
   readonly #hub: Hub;
   readonly #presence: Presence;
-  readonly #store: Pick<Store, 'friends' | 'setLastVisit'>;
+  readonly #store: Pick<Store, 'setLastVisit'>;
+  readonly #reads: Pick<SignInReads, 'friends'>;
   readonly #bus: Pick<Bus, 'publish'>;
   readonly #log: Log;
   /** Transitions of one user run in turn, so a quick connect-then-close cannot reorder JOINED and LEFT. */
@@ -26,13 +28,16 @@ export class Roster {
   constructor(deps: {
     hub: Hub;
     presence: Presence;
-    store: Pick<Store, 'friends' | 'setLastVisit'>;
+    store: Pick<Store, 'setLastVisit'>;
+    /** Friends to tell, read in batches across sign-ins and sign-outs. */
+    reads: Pick<SignInReads, 'friends'>;
     bus: Pick<Bus, 'publish'>;
     log: Log;
   }) {
     this.#hub = deps.hub;
     this.#presence = deps.presence;
     this.#store = deps.store;
+    this.#reads = deps.reads;
     this.#bus = deps.bus;
     this.#log = deps.log;
     this.#presence.onLost((userIds) => {
@@ -84,7 +89,7 @@ export class Roster {
 
   async #announceJoined(userId: string): Promise<void> {
     try {
-      const friends = await this.#store.friends(userId);
+      const friends = await this.#reads.friends(userId);
       const online = await this.#presence.online(friends.map((f) => f.userId));
       // Each friend's copy names the private conversation of the pair, so each is its own frame.
       const publishes = friends
@@ -106,7 +111,7 @@ export class Roster {
   async #wentOffline(userId: string): Promise<void> {
     try {
       await this.#store.setLastVisit(userId, new Date());
-      const friends = await this.#store.friends(userId);
+      const friends = await this.#reads.friends(userId);
       const online = await this.#presence.online([userId, ...friends.map((f) => f.userId)]);
       // Back on another node meanwhile: its USER_JOINED may already be out, and must stay the last word.
       if (online.has(userId) || online.size === 0) return;

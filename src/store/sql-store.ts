@@ -12,7 +12,7 @@ import { addMembers, leaveConversation } from './membership.js';
 import { migrate } from './migrate.js';
 import { idOrNull, isId, MAX_BIGINT, MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
 import type { AppendMessageInput, AppendOutcome, AppendResult, ConversationRow, Db, Friend, MembersChange, MessageChange, MessageRow, Store, UserRow } from './store.js';
-import { IS_PRIVATE, SEEN_UP_TO, UNREAD_COUNT } from './unread.js';
+import { IS_PRIVATE, SEEN_UP_TO, unreadCount } from './unread.js';
 
 export interface SqlStoreOptions {
   /** Called after every store operation with its name (e.g. 'append_message') and duration in seconds. */
@@ -31,22 +31,30 @@ const NEWEST = '(SELECT id, author_id, created_at FROM messages WHERE conversati
 /** A conversation's latest activity: its newest message's time, or its creation. */
 const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
 /**
- * A page of the user's conversations, newest activity first. The page is picked before the join
- * to messages, so only `limit` last messages are read in full however many conversations the user
- * has; unreadCount and private (unread.ts) are computed for those rows only.
+ * A page of conversations, newest activity first, for each viewer of `viewers` (a FROM item that
+ * names the user ids `v.viewer`: one user, or many at once when a connection storm reads INITs).
+ * The page is picked before the join to messages, so only `limit` ($2) last messages are read in
+ * full however many conversations a user has; unreadCount and private (unread.ts) are computed
+ * for those rows only.
  */
-function conversationsSql(condition: string): string {
+function conversationsSql(viewers: string, condition: string): string {
   return `
-    SELECT p.*, ${UNREAD_COUNT} AS unread_count, ${IS_PRIVATE} AS private, ${LAST_MESSAGE_COLUMNS} FROM (
+    SELECT v.viewer AS viewer_id, p.*, ${unreadCount('v.viewer')} AS unread_count, ${IS_PRIVATE} AS private, ${LAST_MESSAGE_COLUMNS}
+    FROM ${viewers}
+    CROSS JOIN LATERAL (
       SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at, ${SEEN_UP_TO} AS seen_up_to
       FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
       LEFT JOIN LATERAL ${NEWEST} lm ON true
-      WHERE uc.user_id = $1::bigint ${condition}
+      WHERE uc.user_id = v.viewer ${condition}
       ORDER BY activity_at DESC, c.id DESC LIMIT $2
     ) p
     LEFT JOIN messages m ON m.id = p.last_message_id
-    ORDER BY p.activity_at DESC, p.id DESC`;
+    ORDER BY v.viewer, p.activity_at DESC, p.id DESC`;
 }
+/** One viewer, $1. */
+const ONE_VIEWER = '(SELECT $1::bigint AS viewer) v';
+/** Many viewers, $1 an array. */
+const MANY_VIEWERS = 'unnest($1::bigint[]) AS v(viewer)';
 
 /** Where the users_conversations trigger (migration 002) announces membership changes. */
 const MEMBERS_CHANNEL = 'massenger_members';
@@ -187,7 +195,7 @@ export class SqlStore implements Store {
         condition = `AND ${ACTIVITY} < $3::timestamptz`;
         values.push(opts.before.time);
       }
-      const { rows } = await this.#db.query<Record_>(conversationsSql(condition), values);
+      const { rows } = await this.#db.query<Record_>(conversationsSql(ONE_VIEWER, condition), values);
       return this.#withMembers(rows);
     });
   }
@@ -195,8 +203,20 @@ export class SqlStore implements Store {
   conversation(userId: string, conversationId: string): Promise<ConversationRow | null> {
     return this.#run('conversation', async () => {
       if (!isId(conversationId)) return null;
-      const { rows } = await this.#db.query<Record_>(conversationsSql('AND c.id = $3::bigint'), [userId, 1, conversationId]);
+      const { rows } = await this.#db.query<Record_>(conversationsSql(ONE_VIEWER, 'AND c.id = $3::bigint'), [userId, 1, conversationId]);
       return (await this.#withMembers(rows))[0] ?? null;
+    });
+  }
+
+  conversationsOf(userIds: readonly string[], limit: number): Promise<Map<string, ConversationRow[]>> {
+    return this.#run('conversations_of', async () => {
+      const ids = [...new Set(userIds.filter(isId))];
+      const out = new Map<string, ConversationRow[]>(userIds.map((id) => [id, []]));
+      if (ids.length === 0) return out;
+      const { rows } = await this.#db.query<Record_>(conversationsSql(MANY_VIEWERS, ''), [ids, limit]);
+      const conversations = await this.#withMembers(rows);
+      rows.forEach((r, i) => out.get(String(r.viewer_id))?.push(conversations[i] as ConversationRow));
+      return out;
     });
   }
 
@@ -216,20 +236,26 @@ export class SqlStore implements Store {
     });
   }
 
-  friends(userId: string): Promise<Friend[]> {
+  friends(userIds: readonly string[]): Promise<Map<string, Friend[]>> {
     return this.#run('friends', async () => {
+      const ids = [...new Set(userIds.filter(isId))];
+      const out = new Map<string, Friend[]>(userIds.map((id) => [id, []]));
+      if (ids.length === 0) return out;
       // The main API may store a pair in either direction, or both: read both and keep one per friend.
       const { rows } = await this.#db.query<Record_>(
-        `SELECT DISTINCT ON (friend_id) friend_id, private_conversation_id FROM (
-           SELECT user2_id AS friend_id, private_conversation_id FROM friendship WHERE user1_id = $1::bigint
+        `SELECT DISTINCT ON (v.viewer, f.friend_id) v.viewer, f.friend_id, f.private_conversation_id
+         FROM unnest($1::bigint[]) AS v(viewer)
+         CROSS JOIN LATERAL (
+           SELECT user2_id AS friend_id, private_conversation_id FROM friendship WHERE user1_id = v.viewer
            UNION ALL
-           SELECT user1_id, private_conversation_id FROM friendship WHERE user2_id = $1::bigint
+           SELECT user1_id, private_conversation_id FROM friendship WHERE user2_id = v.viewer
          ) f
-         WHERE friend_id <> $1::bigint
-         ORDER BY friend_id, private_conversation_id NULLS LAST`,
-        [userId],
+         WHERE f.friend_id <> v.viewer
+         ORDER BY v.viewer, f.friend_id, f.private_conversation_id NULLS LAST`,
+        [ids],
       );
-      return rows.map((r) => ({ userId: String(r.friend_id), conversationId: idOrNull(r.private_conversation_id) }));
+      for (const r of rows) out.get(String(r.viewer))?.push({ userId: String(r.friend_id), conversationId: idOrNull(r.private_conversation_id) });
+      return out;
     });
   }
 

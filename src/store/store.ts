@@ -181,8 +181,17 @@ export interface Store {
   /** Marks the conversation seen by a member up to its newest message; returns when, or null when not a member. */
   markSeen(userId: string, conversationId: string): Promise<Date | null>;
 
-  /** The user's friends, with the private conversation of each pair. */
-  friends(userId: string): Promise<Friend[]>;
+  /**
+   * The friends of each of these users, with the private conversation of each pair: one read for
+   * many users (a connection storm signs thousands in at once). Every id asked is in the map.
+   */
+  friends(userIds: readonly string[]): Promise<Map<string, Friend[]>>;
+
+  /**
+   * The first `limit` conversations (by latest activity) of each of these users, as `conversations`
+   * reads them for one: one read for the INITs of many sign-ins. Every id asked is in the map.
+   */
+  conversationsOf(userIds: readonly string[], limit: number): Promise<Map<string, ConversationRow[]>>;
 
   /** Which of these user ids exist. */
   existingUsers(userIds: string[]): Promise<Set<string>>;

@@ -24,12 +24,12 @@ export const SEEN_UP_TO = `CASE WHEN uc.seen IS TRUE AND uc.seen_message_id IS N
   ELSE coalesce(uc.seen_message_id, 0) END`;
 
 /**
- * Outer query (alias p with p.id and p.seen_up_to; $1 is the user): messages of others, not
- * deleted, newer than both the seen mark and the user's own newest message (sending a message
- * means one has seen what came before it, spec §2.2, also when the main API stored it directly).
+ * Outer query (alias p with p.id and p.seen_up_to; `viewer` is the SQL for the user): messages of
+ * others, not deleted, newer than both the seen mark and the user's own newest message (sending a
+ * message means one has seen what came before it, spec §2.2, also when the main API stored it directly).
  */
-export const UNREAD_COUNT = `(SELECT least(count(*), ${MAX_UNREAD_COUNT}) FROM (
-    SELECT w.deleted_at, bool_or(w.author_id = $1::bigint) OVER (ORDER BY w.id DESC) AS mine_or_older
+export const unreadCount = (viewer: string) => `(SELECT least(count(*), ${MAX_UNREAD_COUNT}) FROM (
+    SELECT w.deleted_at, bool_or(w.author_id = ${viewer}) OVER (ORDER BY w.id DESC) AS mine_or_older
     FROM (SELECT id, author_id, deleted_at FROM messages
           WHERE conversation_id = p.id AND id > p.seen_up_to ORDER BY id DESC LIMIT ${UNREAD_SCAN_ROWS}) w
   ) x WHERE NOT x.mine_or_older AND x.deleted_at IS NULL)`;

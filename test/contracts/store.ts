@@ -154,6 +154,13 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(all[1]?.members.map((u) => u.id)).toEqual([me, x, y].sort((p, q) => Number(p) - Number(q)));
       expect(all[1]?.members.find((u) => u.id === me)).toMatchObject({ username: expect.stringMatching(/^me/), profilePicture: expect.any(String), lastVisit: null });
 
+      // Many users' first pages in one read: each as conversations() reads it for that user alone.
+      const many = await store.conversationsOf([me, x, 'not-an-id'], 10);
+      expect(many.get(me)).toEqual(all);
+      expect(many.get(x)).toEqual(await store.conversations(x, { limit: 10 }));
+      expect(many.get('not-an-id')).toEqual([]);
+      expect((await store.conversationsOf([me], 2)).get(me)?.map((c) => c.id)).toEqual([c1, c3]);
+
       const top2 = await store.conversations(me, { limit: 2 });
       expect(top2.map((c) => c.id)).toEqual([c1, c3]);
       const rest = await store.conversations(me, { limit: 10, before: { conversationId: c3 } });
@@ -196,9 +203,12 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const ab = await befriend(db, a, b);
       const ca = await befriend(db, c, a);
       const byId = (p: { userId: string }, q: { userId: string }) => Number(p.userId) - Number(q.userId);
-      expect((await store.friends(a)).sort(byId)).toEqual([{ userId: b, conversationId: ab }, { userId: c, conversationId: ca }]);
-      expect(await store.friends(b)).toEqual([{ userId: a, conversationId: ab }]);
-      expect(await store.friends(loner)).toEqual([]);
+      // One read for many users, every one of them answered.
+      const friends = await store.friends([a, b, loner, 'not-an-id']);
+      expect(friends.get(a)?.sort(byId)).toEqual([{ userId: b, conversationId: ab }, { userId: c, conversationId: ca }]);
+      expect(friends.get(b)).toEqual([{ userId: a, conversationId: ab }]);
+      expect(friends.get(loner)).toEqual([]);
+      expect(friends.get('not-an-id')).toEqual([]);
     });
 
     it('creates conversations of existing users only', async () => {

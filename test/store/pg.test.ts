@@ -67,7 +67,7 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
       expect((await store.messages('1', { limit: 10 })).messages.map((m) => [m.id, m.prevId])).toEqual([['1', null], ['2', '1'], ['3', '2']]);
       expect(await store.conversation('1', '1')).toMatchObject({ unread: false, lastMessage: { id: '3', content: 'c' } });
       expect(await store.conversation('2', '1')).toMatchObject({ unread: true });
-      expect(await store.friends('2')).toEqual([{ userId: '1', conversationId: '1' }]);
+      expect((await store.friends(['2'])).get('2')).toEqual([{ userId: '1', conversationId: '1' }]);
       const { message } = await store.appendMessage({ conversationId: '1', authorId: '2', content: 'd', clientMessageId: 'k' });
       expect(message).toMatchObject({ id: '4', prevId: '3', authorId: '2' });
       expect((await db.query('SELECT email FROM users ORDER BY id')).rows).toEqual([{ email: 'ann@x.test' }, { email: 'ben@x.test' }]);
