@@ -22,6 +22,8 @@ import { MessageChanges } from './core/message-changes.js';
 import { guardReceiver } from './core/receiver-guard.js';
 import { Replies } from './core/replies.js';
 import { Roster } from './core/roster.js';
+import { SendPipeline } from './core/send-pipeline.js';
+import { SignInReads } from './core/sign-in-reads.js';
 import { buildApp, buildMetricsApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { MemoryPresence } from './presence/memory.js';
@@ -90,7 +92,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       const redisPresence = new RedisPresence({ redis, nodeId: config.nodeId, log });
       await redisPresence.start();
       presence = redisPresence;
-      const redisBus = new RedisBus({ pub: redis, nodeId: config.nodeId, log });
+      const redisBus = new RedisBus({ pub: redis, locate: (userIds) => redisPresence.nodesHolding(userIds), nodeId: config.nodeId, log });
       // Subscribed before listening, so no client misses an event addressed to this node; but a
       // node whose Redis is down still starts and serves locally (the subscription follows later).
       await Promise.race([redisBus.start(), new Promise((resolve) => setTimeout(resolve, REDIS_START_WAIT_MS).unref())]);
@@ -120,11 +122,19 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       reset: () => members.clear(),
     });
     closers.push(stopWatching);
-    const roster = new Roster({ hub, presence, store, bus, log });
+    const reads = new SignInReads(store);
+    const roster = new Roster({ hub, presence, store, reads, bus, log });
+    const sends = new SendPipeline({
+      store,
+      bus,
+      nodeId: config.nodeId,
+      options: { maxBatch: config.sendBatchMax, maxQueued: config.sendQueueMax, maxWaitMs: config.sendQueueWaitMs },
+      onBatch: (size) => metrics.appendBatchSize.observe(size),
+    });
     const replies = new Replies();
     const changes = new MessageChanges({ store, bus, members, replies });
     const membership = new Membership({ store, bus, members });
-    const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, nodeId: config.nodeId, changes });
+    const chat = new Chat({ store, bus, presence, hub, roster, members, verifier, reads, sends, changes });
     const directory = new Directory({ store, bus, presence });
     bus.subscribe(guardReceiver(createReceiver({ hub, nodeId: config.nodeId, log }), { departures, replies, hub }));
 
