@@ -59,6 +59,12 @@ export interface Config {
   membersCacheTtlMs: number;
   /** How long shutdown lets requests in flight finish and clients answer the 1001 close before cutting them off. */
   shutdownTimeoutMs: number;
+  /** Most messages stored in one transaction (group commit). */
+  sendBatchMax: number;
+  /** Most sends waiting to be stored on this node; more are answered UNAVAILABLE. */
+  sendQueueMax: number;
+  /** A send still waiting this long after its frame arrived is answered UNAVAILABLE, nothing stored. */
+  sendQueueWaitMs: number;
   /** This node's id on the bus and in presence; unique per process. */
   nodeId: string;
   logLevel: string;
@@ -175,6 +181,9 @@ export function loadConfig(env: Env = process.env): Config {
     membersCacheSize: int(env, 'MEMBERS_CACHE_SIZE', 10000, 0, 10_000_000),
     membersCacheTtlMs: int(env, 'MEMBERS_CACHE_TTL_MS', 60000, 0, 86_400_000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600_000),
+    sendBatchMax: int(env, 'SEND_BATCH_MAX', 500, 1, 10_000),
+    sendQueueMax: int(env, 'SEND_QUEUE_MAX', 20_000, 1, 10_000_000),
+    sendQueueWaitMs: int(env, 'SEND_QUEUE_WAIT_MS', 2000, 10, 600_000),
     nodeId: text(env, 'NODE_ID') ?? randomUUID(),
     logLevel,
   };
