@@ -150,7 +150,10 @@ export function clientErrorHandler(
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const { status, message } = clientFailure(error.code);
     metrics?.errors.inc({ code: codeByStatus[status] ?? 'INVALID_DATA' });
-    if (socket.writable) socket.write(rawAnswer(status, message));
+    // As Node's own handler: no answer into a response already under way on this connection
+    // (`_httpMessage` is Node's link from a socket to its current response).
+    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && current?.headersSent !== true) socket.write(rawAnswer(status, message));
     socket.destroy(error);
   };
 }

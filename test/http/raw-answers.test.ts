@@ -146,6 +146,14 @@ describe('clientErrorHandler', () => {
     expect(destroyed).toBe(true);
   });
 
+  it('writes nothing into a response already under way, but still closes', () => {
+    const socket = { writable: true, destroyed: false, text: '', _httpMessage: { headersSent: true } };
+    const write = (chunk: string) => (socket.text += chunk);
+    const destroy = () => (socket.destroyed = true);
+    clientErrorHandler()(Object.assign(new Error('bad'), { code: 'HPE_INVALID_METHOD' }), Object.assign(socket, { write, destroy }) as unknown as Duplex);
+    expect(socket).toMatchObject({ text: '', destroyed: true });
+  });
+
   it('writes nothing to a connection the peer reset', () => {
     expect(answer('ECONNRESET')).toEqual({ text: '', destroyed: false });
   });
