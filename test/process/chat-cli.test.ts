@@ -86,7 +86,8 @@ describe('chat CLI', () => {
     cli.stdin.write('/leave\n');
     expect((await bobClient.next('MEMBERS_CHANGED')).data).toEqual({ conversationId: group, added: [], removed: [alice], by: alice });
     await shownLeave;
-  });
+    // Starting an embedded node is most of it, and takes long on a loaded machine.
+  }, 60_000);
 
   it('prints a usage line and exits 2 without a token', async () => {
     const proc = spawn(process.execPath, [join(ROOT, 'dist/scripts/chat.js')]);
