@@ -9,7 +9,8 @@
  *     └──socket gone─────────────────────────────────────────────┘
  *
  * draining: shutdown; no new frames are read, those taken are handled and their replies written.
- * closing: the close frame is queued after every reply; nothing more is read or written.
+ * closing: the close frame is queued after every reply; nothing more is read or written; a peer
+ *   that does not answer it within CLOSE_HANDSHAKE_TIMEOUT_MS is cut off.
  * closed: the socket is gone; the session has given back its deadlines and its slot.
  */
 import type { WebSocket } from 'ws';
@@ -20,7 +21,7 @@ import type { Metrics } from '../metrics.js';
 import { CLOSE_AUTH, CLOSE_RATE, CLOSE_SLOW } from '../protocol/close-codes.js';
 import { encode, errorFrame } from '../protocol/codec.js';
 import type { ServerMethod } from '../protocol/frames.js';
-import type { Deadlines } from './deadlines.js';
+import type { Deadline, Deadlines } from './deadlines.js';
 import { Inbound } from './inbound.js';
 import { Outbound } from './outbound.js';
 import { Session } from './session.js';
@@ -38,6 +39,13 @@ export interface ConnectionLimits {
 }
 
 export type ConnectionPhase = 'open' | 'draining' | 'closing' | 'closed';
+
+/**
+ * How long a closing connection waits for the peer's close frame before the socket is cut (ws
+ * would wait 30 s): a peer that does not answer (a slowloris, a reader that stopped) frees its
+ * place and its buffers sooner.
+ */
+export const CLOSE_HANDSHAKE_TIMEOUT_MS = 5000;
 
 /** The transitions the diagram above allows; any other request is ignored. */
 const NEXT: Record<ConnectionPhase, readonly ConnectionPhase[]> = {
@@ -62,10 +70,12 @@ export class Connection implements Client {
   readonly #ws: WebSocket;
   readonly #metrics: ConnectionDeps['metrics'];
   readonly #log: Log;
+  readonly #clock: Deadlines;
   readonly #session: Session;
   readonly #out: Outbound;
   readonly #in: Inbound;
   #phase: ConnectionPhase = 'open';
+  #handshake: Deadline | null = null;
 
   constructor(deps: ConnectionDeps) {
     const { limits, clock, log } = deps;
@@ -73,6 +83,7 @@ export class Connection implements Client {
     this.#ws = deps.ws;
     this.#metrics = deps.metrics;
     this.#log = log;
+    this.#clock = clock;
     this.#session = new Session({
       clock,
       slots: deps.slots,
@@ -196,11 +207,13 @@ export class Connection implements Client {
     this.#session.end();
     this.#metrics.closes.inc({ code: String(code) });
     this.#ws.close(code, reason);
+    this.#handshake = this.#clock.schedule(Date.now() + CLOSE_HANDSHAKE_TIMEOUT_MS, () => this.#ws.terminate());
   }
 
   /** Called by the gateway when the socket is gone, however it went. */
   closed(): void {
     if (!this.#enter('closed')) return;
+    this.#handshake = this.#clock.cancel(this.#handshake);
     this.#in.close();
     this.#out.stop();
     this.#session.end();

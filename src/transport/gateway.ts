@@ -148,9 +148,11 @@ export class Gateway {
       requestId: frame.data.requestId,
       clientMessageId: frame.method === 'SEND_MESSAGE' ? frame.data.clientMessageId : undefined,
     };
+    // When the frame arrived: a send that waited too long behind others is refused (overload policy).
+    const receivedAt = performance.now();
     conn.enqueue(async () => {
       try {
-        await this.#chat.handle(conn, frame);
+        await this.#chat.handle(conn, frame, receivedAt);
       } catch (thrown) {
         const err = toAppError(thrown);
         if (err.code === 'INTERNAL') this.#log.error({ err: thrown, method: frame.method }, 'request failed');
