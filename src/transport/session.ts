@@ -55,10 +55,12 @@ export class Session {
 
   /**
    * Starts or extends the sign-in. A refresh extends it (spec §2.3): a token that expires sooner
-   * never shortens it. Throws RATE_LIMITED when the user has no connection slot left on this node.
+   * never shortens it. Throws RATE_LIMITED when the user has no connection slot left on this node,
+   * and UNAUTHENTICATED once the connection is closing.
    */
   signIn(userId: string, expiresAt: number | null): void {
-    if (this.#state === 'ended' || this.#state === 'refused') return;
+    // Thrown, not ignored: the core must not register a session that can never be reported gone.
+    if (this.#state === 'ended' || this.#state === 'refused') throw new AppError('UNAUTHENTICATED', 'this connection is closing');
     if (this.#state === 'authenticated') {
       if (this.#expiresAt === null || (expiresAt !== null && expiresAt < this.#expiresAt)) return;
       this.#armExpiry(expiresAt);

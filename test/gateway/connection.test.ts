@@ -162,11 +162,24 @@ describe('Connection deadlines and slots', () => {
     expect(p.conn.userId).toBe('42'); // kept, so the core can be told who left
   });
 
-  it('refuses a sign-in past MAX_CONNECTIONS_PER_USER with RATE_LIMITED and changes nothing', async () => {
+  it('refuses a sign-in past MAX_CONNECTIONS_PER_USER with RATE_LIMITED and changes nothing, then refuses any other', async () => {
     const p = await pair(() => {});
     for (let i = 0; i < 5; i++) p.slots.take('7');
     expect(() => p.conn.signIn('7', null)).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
     expect(p.conn.userId).toBeNull();
     expect(p.clock.size).toBe(1);
+    // A second AUTHENTICATE queued behind the refused one must not start a session the core would hold forever.
+    expect(() => p.conn.signIn('8', null)).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    expect(p.conn.userId).toBeNull();
+  });
+
+  it('refuses a sign-in that completes after the socket is gone (the core would hold a ghost)', async () => {
+    const p = await pair(() => {});
+    p.client.close();
+    await vi.waitFor(() => expect(p.conn.phase).toBe('closed'));
+    expect(() => p.conn.signIn('9', null)).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    expect(p.conn.userId).toBeNull();
+    expect(p.clock.size).toBe(0);
+    expect(p.slots.take('9')).toBe(true); // no slot was taken
   });
 });
