@@ -38,7 +38,7 @@ export interface ConnectionLimits {
   rateLimitStrikes: number;
 }
 
-export type ConnectionPhase = 'open' | 'draining' | 'closing' | 'closed';
+type ConnectionPhase = 'open' | 'draining' | 'closing' | 'closed';
 
 /**
  * How long a closing connection waits for the peer's close frame before the socket is cut (ws
@@ -55,7 +55,7 @@ const NEXT: Record<ConnectionPhase, readonly ConnectionPhase[]> = {
   closed: [],
 };
 
-export interface ConnectionDeps {
+interface ConnectionDeps {
   id: string;
   ws: WebSocket;
   limits: ConnectionLimits;

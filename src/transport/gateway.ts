@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Chat } from '../core/chat.js';
 import type { Log } from '../core/log.js';
 import { AppError, toAppError } from '../errors.js';
+import { fail } from '../http/envelope.js';
 import type { Metrics } from '../metrics.js';
 import { CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
 import { decode } from '../protocol/codec.js';
@@ -200,7 +201,9 @@ export class Gateway {
     for (const ws of this.#connections.keys()) ws.terminate();
     const hard = Date.now() + HARD_DEADLINE_MS;
     await waitUntil(hard, () => this.#connections.size === 0);
-    if (!(await settleWithin(hard, Promise.all(this.#disconnects)))) this.#log.warn({ pending: this.#disconnects.size }, 'shutdown: disconnects still pending at the hard deadline');
+    if (!(await settleWithin(hard, Promise.all(this.#disconnects)))) {
+      this.#log.warn({ pending: this.#disconnects.size }, 'shutdown: disconnects still pending at the hard deadline');
+    }
     this.#clock.close();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
@@ -208,7 +211,7 @@ export class Gateway {
 
 /** Answers an upgrade that is not served with the HTTP envelope (spec §3) and closes the socket. */
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ data: null, errors: message });
+  const body = JSON.stringify(fail(message));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +

@@ -18,9 +18,9 @@ import { RateLimiter } from './rate-limiter.js';
 /** Frames waiting at which the socket is paused; it resumes at half of it. */
 const PAUSE_AT_PENDING = 16;
 
-export type InboundState = 'reading' | 'paused' | 'stopped' | 'closed';
+type InboundState = 'reading' | 'paused' | 'stopped' | 'closed';
 
-export interface InboundDeps {
+interface InboundDeps {
   ws: Pick<WebSocket, 'pause' | 'resume'>;
   rateLimitPerSec: number;
   /** Bucket size, and the most frames that may wait (more are refused, whatever the bucket holds). */

@@ -22,12 +22,12 @@ import type { Deadline, Deadlines } from './deadlines.js';
 /** How long after INIT a message it held is still expected live (publish lags commit by far less). */
 const IN_INIT_MEMORY_MS = 5000;
 
-export type OutboundState = 'writing' | 'holding' | 'stopped';
+type OutboundState = 'writing' | 'holding' | 'stopped';
 type Pressure = 'clear' | 'congested' | 'over';
 
 type HeldFrame = [text: string, method: ServerMethod, messageId: string | undefined];
 
-export interface OutboundDeps {
+interface OutboundDeps {
   ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
   clock: Deadlines;
   maxBufferedBytes: number;

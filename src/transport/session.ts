@@ -13,9 +13,9 @@ import { AppError } from '../errors.js';
 import type { Deadline, Deadlines } from './deadlines.js';
 import type { UserSlots } from './user-slots.js';
 
-export type SessionState = 'awaiting-auth' | 'authenticated' | 'refused' | 'ended';
+type SessionState = 'awaiting-auth' | 'authenticated' | 'refused' | 'ended';
 
-export interface SessionDeps {
+interface SessionDeps {
   clock: Deadlines;
   slots: UserSlots;
   authTimeoutMs: number;
