@@ -7,19 +7,29 @@ import type { ServerMethod } from '../protocol/frames.js';
 import type { BusEvent } from './bus.js';
 
 export type Publishable = Exclude<BusEvent, { type: 'notification' }>;
-/** The event plus the publishing node (for logs). */
-export type Envelope = Publishable & { node: string };
+/**
+ * The event plus the publishing node, and `echo` when that node addressed it to itself too
+ * (self-echoes.ts: it waits for that number to come back).
+ */
+export type Envelope = Publishable & { node: string; echo?: number };
+
+/** A decoded envelope: the event, who published it, and its echo number if any. */
+export interface Received {
+  event: Publishable;
+  node: string | null;
+  echo: number | null;
+}
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 
 /** Encodes once per publish, whatever the number of target nodes. */
-export function encodeEnvelope(node: string, event: Publishable): string {
-  return JSON.stringify({ node, ...event } satisfies Envelope);
+export function encodeEnvelope(node: string, event: Publishable, echo?: number): string {
+  return JSON.stringify((echo === undefined ? { node, ...event } : { node, echo, ...event }) satisfies Envelope);
 }
 
 /** Parses and checks an envelope; null when malformed. Never throws. */
-export function decodeEnvelope(text: string): Publishable | null {
+export function decodeEnvelope(text: string): Received | null {
   let e: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(text);
@@ -28,6 +38,12 @@ export function decodeEnvelope(text: string): Publishable | null {
   } catch {
     return null;
   }
+  const event = decodeEvent(e);
+  if (event === null) return null;
+  return { event, node: isString(e.node) ? e.node : null, echo: typeof e.echo === 'number' ? e.echo : null };
+}
+
+function decodeEvent(e: Record<string, unknown>): Publishable | null {
   switch (e.type) {
     case 'deliver':
       // `method` only steers the receiver (TYPING may be dropped under backpressure); text is opaque.

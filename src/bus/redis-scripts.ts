@@ -277,3 +277,11 @@ redis.call('HDEL', KEYS[2], prev)
 send(d.e, d.c)
 advance(redis.call('GET', KEYS[1]), drain(id), ttl)
 return 'forced'`);
+
+/**
+ * ARGV: messageId, idleTtlMs. A message this node handed over directly (redis.ts, LOCAL EVENTS):
+ * seq moves on to it (never back), and whatever was parked waiting for it is published.
+ */
+export const GATE_ADVANCE = script(`${GATE_LIB}
+advance(redis.call('GET', KEYS[1]), drain(ARGV[1]), ARGV[2])
+return 1`);

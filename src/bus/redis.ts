@@ -31,6 +31,17 @@
  * of the conversation is forced (GATE_FORCE releases older parked ones first) or the idle TTL
  * ends; it is stored, so clients get it through FETCH_MESSAGES and lastMessageId.
  *
+ * LOCAL EVENTS. An event whose users are all on this node (and, for a message, whose sender is
+ * here) is handed to this node directly, without a PUBLISH or the gate's round trip: no other node
+ * needs it, and none can receive another message of that conversation before it. Only while
+ * nothing this node sent itself through Redis is still on its way (self-echoes.ts), so a direct
+ * event never overtakes one in flight (a parked message, a MEMBERS_CHANGED); and for a message,
+ * only when its predecessor was handed over here already (another node's predecessor may be on its
+ * way: the message then takes the gate like any other). A direct message then
+ * moves the conversation's gate on (GATE_ADVANCE, off its path), so a message another node stores
+ * next finds seq current and is not held. The SUNION that tells where the users are stays: it is
+ * what the routing needs.
+ *
  * SUBSCRIBER DOWN. The order above holds while this node's subscriber is subscribed. It counts as
  * subscribed only once Redis confirmed the SUBSCRIBE of both channels on the current connection
  * (after each reconnect too), and stops counting at 'close'/'reconnecting'/'end'. While it is not,
@@ -53,7 +64,8 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Bus, BusEvent } from './bus.js';
 import { decodeEnvelope, encodeEnvelope, type Publishable } from './envelope.js';
 import { NOTIFICATIONS_CHANNEL, redisNames, type RedisNames } from './names.js';
-import { GATE_FORCE, GATE_PUBLISH, type Log, runScript, silentLog } from './redis-scripts.js';
+import { GATE_ADVANCE, GATE_FORCE, GATE_PUBLISH, type Log, runScript, silentLog } from './redis-scripts.js';
+import { SelfEchoes } from './self-echoes.js';
 
 /**
  * Client options for the ioredis client passed to RedisBus and RedisPresence: an outage fails
@@ -90,6 +102,9 @@ export interface RedisBusOptions {
   log?: Log;
 }
 
+/** Conversations whose newest message handed over here is remembered; beyond, the least recent are forgotten. */
+const LAST_HERE_MAX = 50_000;
+
 /** What #route learned: whether this node's share must be handed over here, and a partial failure to log. */
 interface Routed {
   here: boolean;
@@ -107,6 +122,10 @@ export class RedisBus implements Bus {
   readonly #orderIdleTtlMs: number;
   readonly #log: Log;
   #handler: ((event: BusEvent) => void) | null = null;
+  /** Per conversation, the newest message handed to this node's handler (LOCAL EVENTS). */
+  readonly #lastHere = new Map<string, string>();
+  /** Envelopes this node addressed to itself and has not received back (LOCAL EVENTS). */
+  readonly #echoes: SelfEchoes;
   /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its args. */
   readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
   readonly #firstSubscribed: Promise<void>;
@@ -130,6 +149,8 @@ export class RedisBus implements Bus {
     this.#ownChannel = this.#names.nodeChannel(this.#nodeId);
     this.#orderWaitMs = options.orderWaitMs ?? 500;
     this.#orderIdleTtlMs = options.orderIdleTtlMs ?? 3_600_000;
+    // Longer than a parked message waits to be forced: only a publish that was lost ages out.
+    this.#echoes = new SelfEchoes({ maxAgeMs: Math.max(10_000, 4 * this.#orderWaitMs) });
     this.#log = options.log ?? silentLog;
     this.#firstSubscribed = new Promise((resolve) => (this.#onFirstSubscribed = resolve));
     // ioredis's autoResubscribe writes SUBSCRIBE from its ready handler but emits no event when
@@ -227,6 +248,8 @@ export class RedisBus implements Bus {
     // status is set before 'close' is emitted: a reply from a connection that is gone does not count.
     if (this.#closed || this.#sub.status !== 'ready') return;
     this.#subscribed = true;
+    // What was on its way to the previous subscription will not come back.
+    this.#echoes.reset();
     this.#subError = null;
     this.#onFirstSubscribed();
     if (this.#subDown) this.#log.info({ nodeId: this.#nodeId }, 'bus: subscribed again, events reach this node through redis');
@@ -240,10 +263,15 @@ export class RedisBus implements Bus {
 
   async #route(event: Publishable, direct: boolean): Promise<Routed> {
     if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
-    // Encoded once; the frame inside stays the text the core encoded (style §7).
-    const envelope = encodeEnvelope(this.#nodeId, event);
     let channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
     if (direct) channels = channels.filter((c) => c !== this.#ownChannel);
+    else if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
+      // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on its way.
+      if (event.type === 'message') this.#advance(event);
+      return { here: true };
+    }
+    // Encoded once; the frame inside stays the text the core encoded (style §7).
+    const envelope = encodeEnvelope(this.#nodeId, event, channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined);
     if (event.type === 'message') {
       await this.#gate(event, envelope, channels, direct);
       // The subscriber dropped while the gate ran: whether it got the message is unknown (header).
@@ -301,21 +329,50 @@ export class RedisBus implements Bus {
       this.#deliver({ type: 'notification', raw: text });
       return;
     }
-    const event = decodeEnvelope(text);
-    if (event === null) {
+    const received = decodeEnvelope(text);
+    if (received === null) {
       this.#log.warn({ channel, bytes: text.length }, 'bus: dropped a malformed envelope');
       return;
     }
-    this.#deliver(event);
+    if (received.node === this.#nodeId && received.echo !== null) this.#echoes.received(received.echo);
+    this.#deliver(received.event);
+  }
+
+  /**
+   * True unless `event` is a message whose predecessor this node has not handed over: that one may
+   * still be on its way from another node (which held a member then), and must come first.
+   */
+  #follows(event: Publishable): boolean {
+    return event.type !== 'message' || event.prevId === null || this.#lastHere.get(event.conversationId) === event.prevId;
+  }
+
+  /**
+   * A message handed over here directly still moves its conversation's order gate on (not awaited:
+   * it is off the message's path), so a message another node stores next is not held waiting for it.
+   */
+  #advance(event: Extract<Publishable, { type: 'message' }>): void {
+    const n = this.#names;
+    const keys = [n.conversationSeq(event.conversationId), n.conversationPending(event.conversationId)];
+    runScript(this.#pub, GATE_ADVANCE, keys, [event.messageId, this.#orderIdleTtlMs]).catch((err: unknown) => this.#pubFault(err));
   }
 
   /** Hands an event to the core, synchronously (style §9: no await between receive and send). */
   #deliver(event: BusEvent): void {
+    if (event.type === 'message') this.#noteHere(event.conversationId, event.messageId);
     try {
       this.#handler?.(event);
     } catch (err) {
       this.#log.warn({ err, type: event.type }, 'bus: handler threw');
     }
+  }
+
+  /** Remembers the newest message handed over here per conversation (bounded: least recent out first). */
+  #noteHere(conversationId: string, messageId: string): void {
+    const last = this.#lastHere.get(conversationId);
+    if (last !== undefined && (last.length > messageId.length || (last.length === messageId.length && last >= messageId))) return;
+    this.#lastHere.delete(conversationId);
+    this.#lastHere.set(conversationId, messageId);
+    if (this.#lastHere.size > LAST_HERE_MAX) this.#lastHere.delete(this.#lastHere.keys().next().value as string);
   }
 
   /** Ends a publisher outage: pub is 'ready' again, or a publish went through (a timeout need not reconnect). */

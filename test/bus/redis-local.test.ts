@@ -1,0 +1,123 @@
+/**
+ * LOCAL EVENTS (bus/redis.ts): an event whose users are all on the publishing node is handed over
+ * there without a PUBLISH, but never ahead of something that must come first: an envelope the node
+ * sent itself through Redis, or a message's predecessor still on its way from another node.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BusEvent } from '../../src/bus/bus.js';
+import { redisNames } from '../../src/bus/names.js';
+import { RedisBus, redisOptions } from '../../src/bus/redis.js';
+import { RedisPresence } from '../../src/presence/redis.js';
+import { collect, message, until } from '../contracts/bus.js';
+import { needs, REDIS_TEST_URL } from '../support/services.js';
+
+async function connect(): Promise<Redis> {
+  const redis = new Redis(REDIS_TEST_URL, { ...redisOptions, retryStrategy: () => 50 });
+  redis.on('error', () => {});
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  return redis;
+}
+
+const ids = (events: BusEvent[]) => events.map((e) => (e.type === 'message' ? `m${e.messageId}` : e.type === 'deliver' ? e.text : 'n'));
+
+describe.runIf(await needs('redis'))('RedisBus local events', () => {
+  const prefix = `test:local:${randomUUID()}`;
+  const names = redisNames(prefix);
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    const redis = await connect();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  async function node(nodeId: string, orderWaitMs = 300) {
+    const redis = await connect();
+    const presence = new RedisPresence({ redis, nodeId, prefix });
+    await presence.start();
+    const bus = new RedisBus({ pub: redis, locate: (userIds) => presence.nodesHolding(userIds), nodeId, prefix, orderWaitMs });
+    await bus.start();
+    const events = collect(bus);
+    closers.push(async () => {
+      await presence.close();
+      await bus.close();
+      await redis.quit();
+    });
+    return { nodeId, presence, bus, events };
+  }
+
+  /** Every envelope published on a node's channel, seen by an outside subscriber. */
+  async function watch(nodeId: string): Promise<string[]> {
+    const spy = await connect();
+    const seen: string[] = [];
+    spy.on('message', (_channel: string, text: string) => seen.push(text));
+    await spy.subscribe(names.nodeChannel(nodeId));
+    closers.push(async () => void spy.disconnect());
+    return seen;
+  }
+
+  it('hands over without a PUBLISH what only its own users need, and keeps the order gate current', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    const onA = await watch('a');
+    const c = randomUUID();
+    await a.bus.publish(message(c, 1, [ua], { nodeId: 'a' }));
+    await a.bus.publish(message(c, 2, [ua], { nodeId: 'a' }));
+    await a.bus.publish({ type: 'deliver', userIds: [ua], text: 't', method: 'TYPING' });
+    expect(ids(a.events)).toEqual(['m1', 'm2', 't']);
+    // A fence: an event for b goes through Redis; once it arrived, a's channel had its chance too.
+    await a.bus.publish({ type: 'deliver', userIds: [ub], text: 'fence', method: 'TYPING' });
+    await until(() => b.events.length === 1);
+    expect(onA).toEqual([]);
+    // The gate moved on: b's next message of that conversation (its user joined) is not held.
+    const started = Date.now();
+    await b.bus.publish(message(c, 3, [ua, ub], { nodeId: 'b' }));
+    await until(() => a.events.length === 4 && b.events.length === 2);
+    expect(Date.now() - started).toBeLessThan(250);
+    expect(ids(a.events)).toEqual(['m1', 'm2', 't', 'm3']);
+  });
+
+  it('never hands over ahead of an envelope it sent itself that is still on its way', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    // The first goes through Redis (b needs it too); the second, for a's user alone, is published
+    // right behind it: handed over directly it would arrive first.
+    const first = a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: 'through redis', method: 'TYPING' });
+    const second = a.bus.publish({ type: 'deliver', userIds: [ua], text: 'local', method: 'TYPING' });
+    await Promise.all([first, second]);
+    await until(() => a.events.length === 2, 3000, 'both events');
+    expect(ids(a.events)).toEqual(['through redis', 'local']);
+    // Once the first is back, local events are handed over directly again.
+    const onA = await watch('a');
+    await a.bus.publish({ type: 'deliver', userIds: [ua], text: 'direct', method: 'TYPING' });
+    expect(ids(a.events)).toEqual(['through redis', 'local', 'direct']);
+    expect(onA).toEqual([]);
+  });
+
+  it('sends a message through the gate when its predecessor came from another node and has not arrived', async () => {
+    const a = await node('a', 400);
+    const b = await node('b', 400);
+    const ua = `u-${randomUUID()}`;
+    await a.presence.add(ua);
+    const onA = await watch('a');
+    const c = randomUUID();
+    await a.bus.publish(message(c, 1, [ua], { nodeId: 'a' }));
+    // 3's predecessor 2 is b's and still unpublished: 3 must wait for it, not be handed over.
+    const third = a.bus.publish(message(c, 3, [ua], { nodeId: 'a' }));
+    await b.bus.publish(message(c, 2, [ua], null));
+    await third;
+    await until(() => a.events.length === 3, 3000, 'three messages');
+    expect(ids(a.events)).toEqual(['m1', 'm2', 'm3']);
+    expect(onA.length).toBe(2);
+  });
+});
