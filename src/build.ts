@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
-import { createVerifier } from './auth/jwt.js';
+import { createVerifier, signDevToken } from './auth/jwt.js';
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory.js';
 import { RedisBus, redisOptions } from './bus/redis.js';
@@ -25,6 +25,8 @@ import { Roster } from './core/roster.js';
 import { SendPipeline } from './core/send-pipeline.js';
 import { SignInReads } from './core/sign-in-reads.js';
 import { buildApp, buildMetricsApp } from './http/app.js';
+import { devSignInEnabled } from './http/routes/dev.js';
+import { pageRoot } from './http/routes/page.js';
 import { Metrics } from './metrics.js';
 import { MemoryPresence } from './presence/memory.js';
 import type { Presence } from './presence/presence.js';
@@ -49,6 +51,8 @@ export function openDb(config: Config, onError?: (err: Error) => void): Db {
 
 /** How long start-up waits for Redis to confirm subscriptions before serving without it. */
 const REDIS_START_WAIT_MS = 3000;
+/** Lifetime of a development sign-in token; the page's client asks for a fresh one before it ends. */
+const DEV_TOKEN_TTL_S = 3600;
 
 export interface Node {
   app: FastifyInstance;
@@ -157,6 +161,9 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       internalApiToken: config.internalApiToken,
       ...scrape,
       serveMetrics: config.metricsPort === null,
+      pageRoot: pageRoot(),
+      // Without a configured key the node signs its own tokens, so the demo page can sign people in.
+      devSignIn: devSignInEnabled(config) ? { db, signToken: (userId) => signDevToken(config, userId, DEV_TOKEN_TTL_S) } : null,
       logger: log,
     });
     const metricsApp = config.metricsPort === null ? null : buildMetricsApp({ ...scrape, logger: log });

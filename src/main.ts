@@ -2,8 +2,10 @@
  * Entry point: environment → config → build() → listen, and a clean exit on SIGTERM/SIGINT.
  * A configuration mistake prints one line naming the variable and exits 1, never a stack trace.
  */
+import type { AddressInfo } from 'node:net';
 import { build } from './build.js';
 import { ConfigError, loadConfig } from './config.js';
+import { devSignInEnabled } from './http/routes/dev.js';
 
 async function main(): Promise<void> {
   let config;
@@ -41,10 +43,21 @@ async function main(): Promise<void> {
     await node.close();
     throw err;
   }
+  const url = pageUrl(config.host, (node.app.server.address() as AddressInfo).port);
   log.info(
-    { port: config.port, host: config.host, metricsPort: config.metricsPort ?? undefined, nodeId: config.nodeId, database: config.databaseUrl === null ? 'embedded' : 'postgres', redis: config.redisUrl !== null },
+    { url, port: config.port, host: config.host, metricsPort: config.metricsPort ?? undefined, nodeId: config.nodeId, database: config.databaseUrl === null ? 'embedded' : 'postgres', redis: config.redisUrl !== null },
     'massenger is listening',
   );
+  if (devSignInEnabled(config)) {
+    // The two-minute demo (README): a line for a person among the JSON log lines.
+    process.stdout.write(`\nmassenger: chat in a browser at ${url} (sign in as a demo user; development keys, never for production)\n\n`);
+  }
+}
+
+/** Where a browser on this machine finds the chat page: a wildcard address is reached as localhost. */
+function pageUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}/`;
 }
 
 main().catch((err: unknown) => {

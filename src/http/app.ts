@@ -10,12 +10,14 @@ import type { Membership } from '../core/membership.js';
 import type { MessageChanges } from '../core/message-changes.js';
 import type { Metrics } from '../metrics.js';
 import { clientErrorHandler, errorHandler, fail, installErrorHandling, MAX_HEADER_BYTES } from './envelope.js';
+import { devRoutes, type DevSignIn } from './routes/dev.js';
 import { massengerRoutes } from './routes/massenger.js';
 import { memberRoutes } from './routes/members.js';
 import { messageRoutes } from './routes/messages.js';
 import { metricsRoute, type MetricsDeps } from './routes/metrics.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.js';
+import { pageRoutes } from './routes/page.js';
 
 /** Largest request body, in bytes: a startConversation of 256 ids or a notification fits many times over. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -36,6 +38,10 @@ export interface AppDeps extends MetricsDeps {
   internalApiToken: string | null;
   /** False when a separate metrics app (METRICS_PORT) serves `/metrics` instead of this one. */
   serveMetrics: boolean;
+  /** The built chat page (dist/web) to serve at `/`; unset or null: no page. */
+  pageRoot?: string | null;
+  /** The development sign-in (`/dev/*`), only while no JWT key or secret is configured. */
+  devSignIn?: DevSignIn | null;
   logger: FastifyBaseLogger;
 }
 
@@ -84,6 +90,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   notificationRoutes(app, deps);
   opsRoutes(app, deps);
   if (deps.serveMetrics) metricsRoute(app, deps);
+  if (deps.pageRoot != null) pageRoutes(app, deps.pageRoot);
+  if (deps.devSignIn != null) devRoutes(app, deps.devSignIn);
   return app;
 }
 
