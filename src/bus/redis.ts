@@ -64,7 +64,8 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Bus, BusEvent } from './bus.js';
 import { decodeEnvelope, encodeEnvelope, type Publishable } from './envelope.js';
 import { NOTIFICATIONS_CHANNEL, redisNames, type RedisNames } from './names.js';
-import { GATE_ADVANCE, GATE_FORCE, GATE_PUBLISH, type Log, runScript, silentLog } from './redis-scripts.js';
+import { OrderGate } from './order-gate.js';
+import { type Log, silentLog } from './redis-scripts.js';
 import { SelfEchoes } from './self-echoes.js';
 
 /**
@@ -118,16 +119,13 @@ export class RedisBus implements Bus {
   readonly #nodeId: string;
   readonly #names: RedisNames;
   readonly #ownChannel: string;
-  readonly #orderWaitMs: number;
-  readonly #orderIdleTtlMs: number;
   readonly #log: Log;
   #handler: ((event: BusEvent) => void) | null = null;
   /** Per conversation, the newest message handed to this node's handler (LOCAL EVENTS). */
   readonly #lastHere = new Map<string, string>();
   /** Envelopes this node addressed to itself and has not received back (LOCAL EVENTS). */
   readonly #echoes: SelfEchoes;
-  /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its args. */
-  readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
+  readonly #gate: OrderGate;
   readonly #firstSubscribed: Promise<void>;
   #onFirstSubscribed!: () => void;
   /** Redis confirmed both subscriptions on the sub connection as it is now. */
@@ -147,11 +145,18 @@ export class RedisBus implements Bus {
     this.#nodeId = options.nodeId;
     this.#names = redisNames(options.prefix);
     this.#ownChannel = this.#names.nodeChannel(this.#nodeId);
-    this.#orderWaitMs = options.orderWaitMs ?? 500;
-    this.#orderIdleTtlMs = options.orderIdleTtlMs ?? 3_600_000;
-    // Longer than a parked message waits to be forced: only a publish that was lost ages out.
-    this.#echoes = new SelfEchoes({ maxAgeMs: Math.max(10_000, 4 * this.#orderWaitMs) });
     this.#log = options.log ?? silentLog;
+    const orderWaitMs = options.orderWaitMs ?? 500;
+    this.#gate = new OrderGate({
+      pub: this.#pub,
+      names: this.#names,
+      orderWaitMs,
+      orderIdleTtlMs: options.orderIdleTtlMs ?? 3_600_000,
+      log: this.#log,
+      onFault: (err) => this.#pubFault(err),
+    });
+    // Longer than a parked message waits to be forced: only a publish that was lost ages out.
+    this.#echoes = new SelfEchoes({ maxAgeMs: Math.max(10_000, 4 * orderWaitMs) });
     this.#firstSubscribed = new Promise((resolve) => (this.#onFirstSubscribed = resolve));
     // ioredis's autoResubscribe writes SUBSCRIBE from its ready handler but emits no event when
     // Redis confirms it ('ready' comes before the reply). So this bus subscribes itself on every
@@ -225,10 +230,7 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const parked = [...this.#parked.values()];
-    this.#parked.clear();
-    for (const p of parked) clearTimeout(p.timer);
-    await Promise.all(parked.map((p) => p.force()));
+    await this.#gate.releaseAll();
     this.#handler = null;
     this.#pub.off('ready', this.#onPubReady);
     this.#pub.off('error', this.#onPubError);
@@ -267,13 +269,15 @@ export class RedisBus implements Bus {
     if (direct) channels = channels.filter((c) => c !== this.#ownChannel);
     else if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
       // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on its way.
-      if (event.type === 'message') this.#advance(event);
+      if (event.type === 'message') this.#gate.advance(event);
       return { here: true };
     }
     // Encoded once; the frame inside stays the text the core encoded (style §7).
     const envelope = encodeEnvelope(this.#nodeId, event, channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined);
     if (event.type === 'message') {
-      await this.#gate(event, envelope, channels, direct);
+      await this.#gate.publish(event, envelope, channels, () => {
+        if (!direct) this.#deliver(event);
+      });
       // The subscriber dropped while the gate ran: whether it got the message is unknown (header).
       return { here: !direct && !this.#subscribed };
     }
@@ -298,31 +302,6 @@ export class RedisBus implements Bus {
     return nodeIds.map((id) => this.#names.nodeChannel(id));
   }
 
-  async #gate(event: Extract<Publishable, { type: 'message' }>, envelope: string, channels: string[], direct: boolean): Promise<void> {
-    const n = this.#names;
-    const keys = [n.conversationSeq(event.conversationId), n.conversationPending(event.conversationId)];
-    const prevId = event.prevId ?? '';
-    const inFlight = event.prevInFlight ? '1' : '0';
-    const result = await runScript(this.#pub, GATE_PUBLISH, keys, [event.messageId, prevId, inFlight, this.#orderIdleTtlMs, envelope, ...channels]);
-    if (result !== 'parked') return;
-    const key = `${event.conversationId}/${event.messageId}`;
-    const force = async () => {
-      this.#parked.delete(key);
-      try {
-        const forced = await runScript(this.#pub, GATE_FORCE, keys, [event.messageId, prevId, this.#orderIdleTtlMs]);
-        if (forced === 'forced') {
-          this.#log.warn({ conversationId: event.conversationId, messageId: event.messageId, prevId }, 'bus: predecessor never published, released anyway');
-        }
-      } catch (err) {
-        // Redis is down (or timed out after releasing it: a duplicate the core drops): the parked
-        // copy stays until a later force or its TTL; this node's own clients get it now.
-        this.#pubFault(err);
-        if (!direct) this.#deliver(event);
-      }
-    };
-    this.#parked.set(key, { timer: setTimeout(() => void force(), this.#orderWaitMs), force });
-  }
-
   #receive(channel: string, text: string): void {
     if (channel === NOTIFICATIONS_CHANNEL) {
       // The core parses and validates it, like the body of POST /socket/notifications.
@@ -344,16 +323,6 @@ export class RedisBus implements Bus {
    */
   #follows(event: Publishable): boolean {
     return event.type !== 'message' || event.prevId === null || this.#lastHere.get(event.conversationId) === event.prevId;
-  }
-
-  /**
-   * A message handed over here directly still moves its conversation's order gate on (not awaited:
-   * it is off the message's path), so a message another node stores next is not held waiting for it.
-   */
-  #advance(event: Extract<Publishable, { type: 'message' }>): void {
-    const n = this.#names;
-    const keys = [n.conversationSeq(event.conversationId), n.conversationPending(event.conversationId)];
-    runScript(this.#pub, GATE_ADVANCE, keys, [event.messageId, this.#orderIdleTtlMs]).catch((err: unknown) => this.#pubFault(err));
   }
 
   /** Hands an event to the core, synchronously (style §9: no await between receive and send). */

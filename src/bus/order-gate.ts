@@ -1,0 +1,83 @@
+/**
+ * The Redis bus's order gate (see "ORDER ACROSS NODES" in redis.ts): the client side of the
+ * GATE_* scripts. A message goes out only after its predecessor; one whose predecessor is missing
+ * is parked in Redis, and released by the predecessor's arrival or, after `orderWaitMs`, forced.
+ */
+import type { Redis } from 'ioredis';
+import type { Publishable } from './envelope.js';
+import type { RedisNames } from './names.js';
+import { GATE_ADVANCE, GATE_FORCE, GATE_PUBLISH, type Log, runScript } from './redis-scripts.js';
+
+type MessageEvent = Extract<Publishable, { type: 'message' }>;
+
+export interface OrderGateOptions {
+  pub: Redis;
+  names: RedisNames;
+  /** How long a message waits for its predecessor before it is published anyway, in ms. */
+  orderWaitMs: number;
+  /** Idle lifetime of a conversation's order state, in ms. */
+  orderIdleTtlMs: number;
+  log: Log;
+  /** A gate command failed: Redis is away (the bus logs it once per outage). */
+  onFault: (err: unknown) => void;
+}
+
+export class OrderGate {
+  readonly #o: OrderGateOptions;
+  /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its call. */
+  readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
+
+  constructor(options: OrderGateOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Publishes `envelope` to `channels` in the message's turn, or parks it. `onLost` is called if a
+   * parked message can then not be forced out (Redis away): this node's own clients get it so.
+   */
+  async publish(event: MessageEvent, envelope: string, channels: string[], onLost: () => void): Promise<void> {
+    const { pub, orderIdleTtlMs } = this.#o;
+    const keys = this.#keys(event);
+    const prevId = event.prevId ?? '';
+    const inFlight = event.prevInFlight ? '1' : '0';
+    const result = await runScript(pub, GATE_PUBLISH, keys, [event.messageId, prevId, inFlight, orderIdleTtlMs, envelope, ...channels]);
+    if (result !== 'parked') return;
+    const key = `${event.conversationId}/${event.messageId}`;
+    const force = async () => {
+      this.#parked.delete(key);
+      try {
+        const forced = await runScript(pub, GATE_FORCE, keys, [event.messageId, prevId, orderIdleTtlMs]);
+        if (forced === 'forced') {
+          this.#o.log.warn({ conversationId: event.conversationId, messageId: event.messageId, prevId }, 'bus: predecessor never published, released anyway');
+        }
+      } catch (err) {
+        // Redis is down (or timed out after releasing it: a duplicate the core drops): the parked
+        // copy stays until a later force or its TTL.
+        this.#o.onFault(err);
+        onLost();
+      }
+    };
+    this.#parked.set(key, { timer: setTimeout(() => void force(), this.#o.orderWaitMs), force });
+  }
+
+  /**
+   * A message handed over without the gate (redis.ts, LOCAL EVENTS) still moves its conversation's
+   * seq on, off the message's path (not awaited), so a message another node stores next is not
+   * held waiting for it; whatever was parked behind it is published.
+   */
+  advance(event: MessageEvent): void {
+    runScript(this.#o.pub, GATE_ADVANCE, this.#keys(event), [event.messageId, this.#o.orderIdleTtlMs]).catch((err: unknown) => this.#o.onFault(err));
+  }
+
+  /** Forces this node's parked messages out now; for close(). */
+  async releaseAll(): Promise<void> {
+    const parked = [...this.#parked.values()];
+    this.#parked.clear();
+    for (const p of parked) clearTimeout(p.timer);
+    await Promise.all(parked.map((p) => p.force()));
+  }
+
+  #keys(event: MessageEvent): string[] {
+    return [this.#o.names.conversationSeq(event.conversationId), this.#o.names.conversationPending(event.conversationId)];
+  }
+}
