@@ -79,7 +79,7 @@ export class ChatApp {
     );
     this.#listen();
     const typingClock = setInterval(() => this.#view.renderTyping(), 1000);
-    this.#stops.push(() => clearInterval(typingClock));
+    this.#stops.push(() => clearInterval(typingClock), () => this.#view.close());
     // Failures arrive as `state` and `authFailed` events; connect() only starts the client.
     this.#client.connect().catch(() => {});
   }

@@ -79,9 +79,17 @@ export class ConversationView {
       this.#input,
       h('button', { type: 'submit', class: 'primary' }, 'Send'),
     );
-    document.addEventListener('visibilitychange', () => this.#markSeen());
+    document.addEventListener('visibilitychange', this.#onVisible);
     this.show(null);
   }
+
+  /** Stops following the document (on sign-out). */
+  close(): void {
+    document.removeEventListener('visibilitychange', this.#onVisible);
+  }
+
+  /** Back in view: what arrived meanwhile is now seen. */
+  readonly #onVisible = (): void => this.#markSeen();
 
   get conversationId(): Id | null {
     return this.#id;
