@@ -23,7 +23,7 @@ export class Metrics {
   readonly framesOut: Counter<'method'>;
   /** Errors answered, by spec §2.4 `code`, on WebSocket and HTTP alike. */
   readonly errors: Counter<'code'>;
-  /** Store latency in seconds, by `operation` (`append_message` is storing a message; also `conversations`, `messages`, ...). */
+  /** Store latency in seconds, by `operation` (`append_messages` stores a batch of messages; also `conversations`, `messages`, ...). */
   readonly storeSeconds: Histogram<'operation'>;
   /** Messages per group commit (one transaction stores a batch of sends). */
   readonly appendBatchSize: Histogram;
@@ -59,7 +59,7 @@ export class Metrics {
     });
     this.storeSeconds = new Histogram({
       name: `${PREFIX}store_seconds`,
-      help: 'Store operation latency in seconds, by operation (append_message stores a message)',
+      help: 'Store operation latency in seconds, by operation (append_messages stores a batch of messages)',
       labelNames: ['operation'],
       // 0.5 ms (an embedded or local query) up to 1 s (a struggling database); slower lands in +Inf.
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
