@@ -49,6 +49,11 @@ export interface Bus {
   publish(event: Exclude<BusEvent, { type: 'notification' }>): Promise<void>;
   /** The one handler for events this node must act on. Called in publish order per conversation. */
   subscribe(handler: (event: BusEvent) => void): void;
+  /**
+   * Resolves once what this node published so far has reached this node's own handler (its
+   * clients' acknowledgements among it), or after a bounded wait; for shutdown, before 1001.
+   */
+  flush(): Promise<void>;
   /** Resolves when the bus's backing service answers; for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

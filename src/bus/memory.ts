@@ -16,6 +16,9 @@ export class MemoryBus implements Bus {
     this.#handler = handler;
   }
 
+  /** Publishing hands events over synchronously: nothing is ever on its way. */
+  async flush(): Promise<void> {}
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {

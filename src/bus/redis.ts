@@ -106,6 +106,9 @@ export interface RedisBusOptions {
 /** Conversations whose newest message handed over here is remembered; beyond, the least recent are forgotten. */
 const LAST_HERE_MAX = 50_000;
 
+/** How long flush() waits for this node's own envelopes to come back through Redis. */
+const FLUSH_WAIT_MS = 2000;
+
 /** What #route learned: whether this node's share must be handed over here, and a partial failure to log. */
 interface Routed {
   here: boolean;
@@ -121,6 +124,8 @@ export class RedisBus implements Bus {
   readonly #ownChannel: string;
   readonly #log: Log;
   #handler: ((event: BusEvent) => void) | null = null;
+  /** Publishes under way, for flush(). */
+  #publishing = 0;
   /** Per conversation, the newest message handed to this node's handler (LOCAL EVENTS). */
   readonly #lastHere = new Map<string, string>();
   /** Envelopes this node addressed to itself and has not received back (LOCAL EVENTS). */
@@ -193,6 +198,15 @@ export class RedisBus implements Bus {
   /** Never rejects: without Redis the event goes to this node's handler only. */
   async publish(event: Publishable): Promise<void> {
     if (this.#closed) return;
+    this.#publishing++;
+    try {
+      await this.#publish(event);
+    } finally {
+      this.#publishing--;
+    }
+  }
+
+  async #publish(event: Publishable): Promise<void> {
     // Not subscribed: Redis would drop this node's share, so it is handed over now (see header).
     const direct = !this.#subscribed;
     if (direct) {
@@ -211,6 +225,13 @@ export class RedisBus implements Bus {
       here = true;
     }
     if (here && !direct) this.#deliver(event);
+  }
+
+  /** Waits (at most FLUSH_WAIT_MS) until every publish finished and what this node sent itself came back. */
+  async flush(): Promise<void> {
+    const deadline = Date.now() + FLUSH_WAIT_MS;
+    const settled = () => this.#publishing === 0 && (this.#echoes.clear || !this.#subscribed);
+    while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** Rejects when Redis does not answer within 1 s; for /readyz. */

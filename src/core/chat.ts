@@ -50,7 +50,7 @@ type Data<M extends ClientFrame['method']> = Extract<ClientFrame, { method: M }>
 
 export interface ChatDeps {
   store: Store;
-  bus: Pick<Bus, 'publish'>;
+  bus: Pick<Bus, 'publish' | 'flush'>;
   presence: Pick<Presence, 'online'>;
   hub: Hub;
   roster: Roster;
@@ -207,6 +207,14 @@ export class Chat {
   /** A closed connection; the roster tells friends when it was the user's last. */
   disconnect(client: Client): Promise<void> {
     return client.userId === null ? Promise.resolve() : this.#d.roster.disconnect(client.userId, client);
+  }
+
+  /**
+   * Resolves once what was published so far reached this node's clients (on many nodes the
+   * sender's acknowledgement comes back through Redis); for shutdown, before 1001.
+   */
+  flush(): Promise<void> {
+    return this.#d.bus.flush();
   }
 
   /** Resolves when every send in flight has been stored and published; for shutdown. */

@@ -41,7 +41,7 @@ const HARD_DEADLINE_MS = 2000;
 
 export class Gateway {
   readonly #wss: WebSocketServer;
-  readonly #chat: Pick<Chat, 'handle' | 'disconnect'>;
+  readonly #chat: Pick<Chat, 'handle' | 'disconnect' | 'flush'>;
   readonly #metrics: Metrics;
   readonly #log: Log;
   readonly #opts: GatewayOptions;
@@ -55,7 +55,7 @@ export class Gateway {
   #nextId = 0;
   #closing: Promise<void> | null = null;
 
-  constructor(deps: { server: Server; chat: Pick<Chat, 'handle' | 'disconnect'>; metrics: Metrics; log: Log; options: GatewayOptions }) {
+  constructor(deps: { server: Server; chat: Pick<Chat, 'handle' | 'disconnect' | 'flush'>; metrics: Metrics; log: Log; options: GatewayOptions }) {
     this.#chat = deps.chat;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
@@ -196,6 +196,8 @@ export class Gateway {
     if (!(await settleWithin(deadline, Promise.all(conns.map((c) => c.drained()))))) {
       this.#log.warn({ connections: conns.length }, 'shutdown: requests still in flight at SHUTDOWN_TIMEOUT_MS');
     }
+    // Acknowledgements published through another service (Redis) come back before the 1001.
+    if (!(await settleWithin(deadline, this.#chat.flush()))) this.#log.warn({ connections: conns.length }, 'shutdown: published events still on their way at SHUTDOWN_TIMEOUT_MS');
     for (const conn of conns) conn.close(CLOSE_SHUTDOWN, 'server shutting down');
     await waitUntil(deadline, () => this.#connections.size === 0);
     for (const ws of this.#connections.keys()) ws.terminate();

@@ -120,4 +120,15 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     expect(ids(a.events)).toEqual(['m1', 'm2', 'm3']);
     expect(onA.length).toBe(2);
   });
+
+  it('flush() resolves once what the node sent itself through Redis has come back to it (shutdown, before 1001)', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    for (let i = 0; i < 20; i++) void a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: `e${i}`, method: 'TYPING' });
+    await a.bus.flush();
+    expect(ids(a.events)).toEqual(Array.from({ length: 20 }, (_, i) => `e${i}`));
+  });
 });
