@@ -8,16 +8,21 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, startServer, tempDir, waitUntilServing, type Server } from '../process/proc.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
+import { freshDatabase } from '../support/pg.js';
+import { needs } from '../support/services.js';
 import { connected, ensurePageBuilt, launch, needsChromium, VISIBLE_MS } from './support.js';
 
 describe.runIf(needsChromium())('signing in with a token from the main API', () => {
   const dir = tempDir();
   let server: Server;
   let browser: Browser;
+  let database: Awaited<ReturnType<typeof freshDatabase>> | null = null;
   beforeAll(async () => {
     await ensurePageBuilt();
+    // The database plays no part here: PostgreSQL when reachable starts faster than the embedded one.
+    database = (await needs('postgres')) ? await freshDatabase() : null;
     const started = async () => {
-      const s = await startServer({ DATA_DIR: dir, LOG_LEVEL: 'warn', JWT_SECRET: TEST_SECRET });
+      const s = await startServer({ DATA_DIR: dir, LOG_LEVEL: 'warn', JWT_SECRET: TEST_SECRET, ...(database === null ? {} : { DATABASE_URL: database.url }) });
       await waitUntilServing(s, '/healthz', 90_000);
       return s;
     };
@@ -26,6 +31,7 @@ describe.runIf(needsChromium())('signing in with a token from the main API', () 
   afterAll(async () => {
     await browser?.close();
     await killAll();
+    await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
