@@ -21,6 +21,19 @@ export class Metrics {
   readonly framesIn: Counter<'method'>;
   /** Frames sent, by `method`; a fan-out counts once per recipient connection. */
   readonly framesOut: Counter<'method'>;
+  /**
+   * Counts one frame out: framesOut's child for the method, looked up once per method, since a
+   * fan-out counts every recipient and prom-client would hash the label object on each call.
+   */
+  readonly countFrameOut = (method: string): void => {
+    let child = this.#framesOutByMethod.get(method);
+    if (child === undefined) {
+      child = this.framesOut.labels(method);
+      this.#framesOutByMethod.set(method, child);
+    }
+    child.inc();
+  };
+  readonly #framesOutByMethod = new Map<string, { inc(): void }>();
   /** Errors answered, by spec §2.4 `code`, on WebSocket and HTTP alike. */
   readonly errors: Counter<'code'>;
   /** Store latency in seconds, by `operation` (`append_messages` stores a batch of messages; also `conversations`, `messages`, ...). */

@@ -12,7 +12,7 @@ export interface Peer {
    * first thing dropped under backpressure; messages never are) and count frames out; a
    * MESSAGE_SENT names its message, so a new session can skip what its INIT already holds.
    */
-  send(text: string, method: ServerMethod, messageId?: string): void;
+  send(text: string | Buffer, method: ServerMethod, messageId?: string): void;
 }
 
 export class Hub {
@@ -49,16 +49,19 @@ export class Hub {
 
   /**
    * Sends one already-encoded frame to every local connection of these users (style §7: encode
-   * once, send many). The connection `except.peerId` gets `except.text` instead: the sender's own
-   * copy, which carries its requestId. Returns how many connections were written to.
+   * once, send many). The text becomes bytes once, at the first recipient, and every connection is
+   * handed those same bytes. The connection `except.peerId` gets `except.text` instead: the
+   * sender's own copy, which carries its requestId. Returns how many connections were written to.
    */
   deliver(userIds: Iterable<string>, text: string, method: ServerMethod, except?: { peerId: string; text: string }, messageId?: string): number {
     let sent = 0;
+    let bytes: Buffer | undefined;
     for (const userId of userIds) {
       const peers = this.#byUser.get(userId);
       if (peers === undefined) continue;
       for (const peer of peers) {
-        peer.send(except !== undefined && peer.id === except.peerId ? except.text : text, method, messageId);
+        if (except !== undefined && peer.id === except.peerId) peer.send(except.text, method, messageId);
+        else peer.send((bytes ??= Buffer.from(text)), method, messageId);
         sent++;
       }
     }

@@ -61,7 +61,7 @@ interface ConnectionDeps {
   limits: ConnectionLimits;
   clock: Deadlines;
   slots: UserSlots;
-  metrics: Pick<Metrics, 'framesOut' | 'errors' | 'closes'>;
+  metrics: Pick<Metrics, 'countFrameOut' | 'errors' | 'closes'>;
   log: Log;
 }
 
@@ -102,7 +102,7 @@ export class Connection implements Client {
       clock,
       maxBufferedBytes: limits.maxBufferedBytes,
       slowReaderGraceMs: limits.slowReaderGraceMs,
-      framesOut: deps.metrics.framesOut,
+      countOut: deps.metrics.countFrameOut,
       log,
       describe: () => ({ connectionId: this.id, userId: this.userId }),
       onSlow: () => this.close(CLOSE_SLOW, 'client reads too slowly'),
@@ -158,7 +158,7 @@ export class Connection implements Client {
     this.#out.release(first, sent);
   }
 
-  send(text: string, method: ServerMethod, messageId?: string): void {
+  send(text: string | Buffer, method: ServerMethod, messageId?: string): void {
     this.#out.send(text, method, messageId);
   }
 

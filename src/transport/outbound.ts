@@ -25,14 +25,17 @@ const IN_INIT_MEMORY_MS = 5000;
 type OutboundState = 'writing' | 'holding' | 'stopped';
 type Pressure = 'clear' | 'congested' | 'over';
 
-type HeldFrame = [text: string, method: ServerMethod, messageId: string | undefined];
+type HeldFrame = [text: string | Buffer, method: ServerMethod, messageId: string | undefined];
+
+/** ws would send a Buffer as a binary frame; every frame of the protocol is text (spec §2). */
+const TEXT_FRAME = { binary: false } as const;
 
 interface OutboundDeps {
   ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
   clock: Deadlines;
   maxBufferedBytes: number;
   slowReaderGraceMs: number;
-  framesOut: Metrics['framesOut'];
+  countOut: Metrics['countFrameOut'];
   log: Log;
   /** Names the connection in log lines. */
   describe(): Record<string, unknown>;
@@ -106,10 +109,10 @@ export class Outbound {
   }
 
   /** The hot path of every fan-out: no allocation here beyond what ws needs. */
-  send(text: string, method: ServerMethod, messageId?: string): void {
+  send(text: string | Buffer, method: ServerMethod, messageId?: string): void {
     if (this.#state === 'stopped') return;
     if (messageId !== undefined && this.#inInit !== null && this.#inInit.has(messageId)) return;
-    this.#d.framesOut.inc({ method });
+    this.#d.countOut(method);
     if (this.#state === 'holding' && method !== 'INIT') {
       this.#held.push([text, method, messageId]);
       this.#heldBytes += Buffer.byteLength(text);
@@ -130,7 +133,7 @@ export class Outbound {
     this.#check = this.#d.clock.cancel(this.#check);
   }
 
-  #write(text: string, method: ServerMethod): void {
+  #write(text: string | Buffer, method: ServerMethod): void {
     const ws = this.#d.ws;
     if (ws.bufferedAmount > this.#half) {
       if (this.#pressure === 'clear') {
@@ -142,7 +145,8 @@ export class Outbound {
     } else if (this.#pressure === 'congested') {
       this.#pressure = 'clear';
     }
-    ws.send(text);
+    // A Buffer is the fan-out's one encoding, written as is to every recipient: a text frame.
+    ws.send(text, TEXT_FRAME);
     if (this.#pressure !== 'over' && ws.bufferedAmount > this.#max) {
       this.#pressure = 'over';
       this.#overLevel = ws.bufferedAmount;

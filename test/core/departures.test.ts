@@ -122,8 +122,8 @@ describe('Replies', () => {
     const own = encode({ method: 'MESSAGE_EDITED', data: { message: { id: '1' } as never, requestId: 'r1' } });
     const texts: Array<[string, string]> = [];
     const hub = new Hub();
-    hub.attach('a', { id: 'a1', send: (text) => texts.push(['a1', text]) });
-    hub.attach('a', { id: 'a2', send: (text) => texts.push(['a2', text]) });
+    hub.attach('a', { id: 'a1', send: (text) => texts.push(['a1', String(text)]) });
+    hub.attach('a', { id: 'a2', send: (text) => texts.push(['a2', String(text)]) });
     const replies = new Replies();
     const receive = guardReceiver(createReceiver({ hub, nodeId: 'n', log: silent }), { departures: t.departures, replies, hub });
     replies.expect(shared, 'a1', own);

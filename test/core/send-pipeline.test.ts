@@ -19,7 +19,7 @@ function client(id: string): Client & { inbox: string[] } {
     id,
     inbox,
     userId: null,
-    send: (text) => inbox.push(text),
+    send: (text) => inbox.push(String(text)),
     signIn() {},
     signOut() {},
     hold() {},

@@ -30,7 +30,7 @@ function setup() {
     clock,
     maxBufferedBytes: MAX,
     slowReaderGraceMs: GRACE_MS,
-    framesOut: new Metrics({ defaultMetrics: false }).framesOut,
+    countOut: new Metrics({ defaultMetrics: false }).countFrameOut,
     log: { debug() {}, info() {}, warn() {}, error() {} },
     describe: () => ({}),
     onSlow: () => state.slow++,
