@@ -289,9 +289,11 @@ export class RedisBus implements Bus {
     let channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
     if (direct) channels = channels.filter((c) => c !== this.#ownChannel);
     else if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
-      // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on its way.
+      // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on its
+      // way. Handed over at once, where it was decided, so the next event's decision sees it.
+      this.#deliver(event);
       if (event.type === 'message') this.#gate.advance(event);
-      return { here: true };
+      return { here: false };
     }
     // Encoded once; the frame inside stays the text the core encoded (style §7).
     const envelope = encodeEnvelope(this.#nodeId, event, channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined);
