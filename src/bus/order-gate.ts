@@ -26,6 +26,8 @@ export class OrderGate {
   readonly #o: OrderGateOptions;
   /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its call. */
   readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
+  /** Per conversation, the newest message handed over directly this tick, to advance together. */
+  readonly #toAdvance = new Map<string, string>();
 
   constructor(options: OrderGateOptions) {
     this.#o = options;
@@ -63,10 +65,27 @@ export class OrderGate {
   /**
    * A message handed over without the gate (redis.ts, LOCAL EVENTS) still moves its conversation's
    * seq on, off the message's path (not awaited), so a message another node stores next is not
-   * held waiting for it; whatever was parked behind it is published.
+   * held waiting for it; whatever was parked behind it is published. The advances of one tick go
+   * in one script call, after the events decided in that tick: a message this node sends through
+   * the gate meanwhile may park for that moment, and the advance releases it.
    */
   advance(event: MessageEvent): void {
-    runScript(this.#o.pub, GATE_ADVANCE, this.#keys(event), [event.messageId, this.#o.orderIdleTtlMs]).catch((err: unknown) => this.#o.onFault(err));
+    const last = this.#toAdvance.get(event.conversationId);
+    if (last === undefined || last.length < event.messageId.length || (last.length === event.messageId.length && last < event.messageId)) {
+      this.#toAdvance.set(event.conversationId, event.messageId);
+    }
+    if (this.#toAdvance.size === 1 && last === undefined) queueMicrotask(() => this.#flushAdvances());
+  }
+
+  #flushAdvances(): void {
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.#o.orderIdleTtlMs];
+    for (const [conversationId, messageId] of this.#toAdvance) {
+      keys.push(this.#o.names.conversationSeq(conversationId), this.#o.names.conversationPending(conversationId));
+      args.push(messageId);
+    }
+    this.#toAdvance.clear();
+    runScript(this.#o.pub, GATE_ADVANCE, keys, args).catch((err: unknown) => this.#o.onFault(err));
   }
 
   /** Forces this node's parked messages out now; for close(). */

@@ -279,9 +279,29 @@ advance(redis.call('GET', KEYS[1]), drain(id), ttl)
 return 'forced'`);
 
 /**
- * ARGV: messageId, idleTtlMs. A message this node handed over directly (redis.ts, LOCAL EVENTS):
- * seq moves on to it (never back), and whatever was parked waiting for it is published.
+ * KEYS: conversationSeq and conversationPending of each conversation, in pairs. ARGV: idleTtlMs,
+ * then one messageId per pair. Messages this node handed over directly (redis.ts, LOCAL EVENTS),
+ * one call for all the conversations of a tick: each seq moves on to its message (never back), and
+ * whatever was parked waiting for it is published. Its KEYS span slots: one Redis, as for presence.
  */
-export const GATE_ADVANCE = script(`${GATE_LIB}
-advance(redis.call('GET', KEYS[1]), drain(ARGV[1]), ARGV[2])
+export const GATE_ADVANCE = script(`
+local function before(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local ttl = ARGV[1]
+for i = 1, #KEYS / 2 do
+  local seqKey, pendingKey, last = KEYS[2 * i - 1], KEYS[2 * i], ARGV[i + 1]
+  while true do
+    local p = redis.call('HGET', pendingKey, last)
+    if not p then break end
+    redis.call('HDEL', pendingKey, last)
+    local d = cjson.decode(p)
+    for _, ch in ipairs(d.c) do redis.call('PUBLISH', ch, d.e) end
+    last = d.id
+  end
+  local seq = redis.call('GET', seqKey)
+  if not seq or before(seq, last) then redis.call('SET', seqKey, last, 'PX', ttl) end
+  if redis.call('EXISTS', pendingKey) == 1 then redis.call('PEXPIRE', pendingKey, ttl) end
+end
 return 1`);

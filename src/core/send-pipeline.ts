@@ -150,7 +150,9 @@ export class SendPipeline {
       messageId: row.id,
       prevId: row.prevId,
       prevInFlight: prevCreatedAt !== null && row.createdAt.getTime() - prevCreatedAt.getTime() < PREDECESSOR_IN_FLIGHT_MS,
-      userIds: p.members,
+      // Who the members were when it was stored (a member added a moment ago included), not the
+      // list read when the send was accepted.
+      userIds: result.members ?? p.members,
       text,
       origin: { nodeId: this.#d.nodeId, connectionId: p.client.id, text: senderText },
     });

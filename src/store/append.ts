@@ -9,7 +9,7 @@ import { MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows
 import type { AppendMessageInput, AppendOutcome, MessageRow } from './store.js';
 
 const APPEND_SQL =
-  'SELECT n, outcome, message_id, message_prev_id, message_created_at, prev_created_at FROM massenger_append_messages($1::bigint[], $2::bigint[], $3::text[], $4::text[])';
+  'SELECT n, outcome, message_id, message_prev_id, message_created_at, prev_created_at, members FROM massenger_append_messages($1::bigint[], $2::bigint[], $3::text[], $4::text[])';
 
 /** Stores a batch in one transaction; outcomes come back in the order of `inputs`. */
 export async function appendBatch(db: Queryable, inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
@@ -39,7 +39,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
           clientMessageId: input.clientMessageId,
           prevId: r.message_prev_id === null ? null : String(r.message_prev_id),
         };
-        outcomes[index] = { message, created: true, prevCreatedAt: (r.prev_created_at as Date | null) ?? null };
+        outcomes[index] = { message, created: true, prevCreatedAt: (r.prev_created_at as Date | null) ?? null, members: r.members as string[] };
         break;
       }
       case 'duplicate':
@@ -54,7 +54,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
     const originals = await byIds(db, duplicates.map((d) => d.id));
     for (const d of duplicates) {
       const original = originals.get(d.id);
-      outcomes[d.index] = original === undefined ? new AppError('INTERNAL', 'the original message vanished') : { message: original, created: false, prevCreatedAt: null };
+      outcomes[d.index] = original === undefined ? new AppError('INTERNAL', 'the original message vanished') : { message: original, created: false, prevCreatedAt: null, members: null };
     }
   }
   for (let i = 0; i < inputs.length; i++) outcomes[i] ??= new AppError('INTERNAL', 'no outcome for a stored message');

@@ -84,6 +84,11 @@ export interface AppendResult {
   created: boolean;
   /** When the predecessor (`message.prevId`) was stored, by the database's clock; null without one or when not created. */
   prevCreatedAt: Date | null;
+  /**
+   * The conversation's members when the message was stored; null when not created. A
+   * change of members takes the same row lock, so these are exactly who must receive it.
+   */
+  members: string[] | null;
 }
 
 /** One message's outcome in a batch: stored (or its original), or the error for that message alone. */

@@ -49,6 +49,8 @@ export function storeBatchContract(name: string, makeStore: () => Promise<StoreU
       expect(c2m2?.message.prevId).toBe(c2m1?.message.id);
       expect(c1m1?.message.prevId).toBeNull();
       expect(c1m2?.message.prevId).toBe(c1m1?.message.id);
+      // Each stored message names the members it must reach, as they were when it was stored.
+      expect(c2m1?.members?.slice().sort()).toEqual([a, b].sort());
       expect(BigInt(c2m2?.message.id ?? 0) > BigInt(c2m1?.message.id ?? 0)).toBe(true);
       // Reads agree with what the batch answered, field for field.
       expect((await store.messages(c2, { limit: 10 })).messages).toEqual([before.message, c2m1?.message, c2m2?.message]);
@@ -79,7 +81,7 @@ export function storeBatchContract(name: string, makeStore: () => Promise<StoreU
       const [first, others, again, two] = outcomes.map(stored);
       expect(first?.created).toBe(true);
       expect(others?.created).toBe(true);
-      expect(again).toEqual({ message: first?.message, created: false, prevCreatedAt: null });
+      expect(again).toEqual({ message: first?.message, created: false, prevCreatedAt: null, members: null });
       // The repeat took no place in the chain.
       expect(two?.message.prevId).toBe(others?.message.id);
       expect((await store.messages(c, { limit: 10 })).messages.map((m) => m.content)).toEqual(['one', 'other', 'two']);
@@ -102,6 +104,16 @@ export function storeBatchContract(name: string, makeStore: () => Promise<StoreU
       const { messages } = await store.messages(c, { limit: 10 });
       expect(messages.map((m) => m.content)).toEqual(['kept', 'kept too']);
       expect(messages[1]?.prevId).toBe(messages[0]?.id);
+    });
+
+    it('names the members as they were when each message was stored', async () => {
+      const [a, b, late] = [await user(), await user(), await user()];
+      const c = await createGroup(db, [a, b]);
+      const before = stored((await store.appendMessages([input(c, a, 'before')]))[0]);
+      await db.query('INSERT INTO users_conversations (user_id, conversation_id, seen) VALUES ($1, $2, false)', [late, c]);
+      const after = stored((await store.appendMessages([input(c, b, 'after')]))[0]);
+      expect(before.members?.slice().sort()).toEqual([a, b].sort());
+      expect(after.members?.slice().sort()).toEqual([a, b, late].sort());
     });
   });
 }

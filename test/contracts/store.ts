@@ -68,7 +68,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const c = await createGroup(db, [a, b]);
       const original = await send(c, a, 'first try', 'dup');
       const again = await store.appendMessage({ conversationId: c, authorId: a, content: 'second try', clientMessageId: 'dup' });
-      expect(again).toEqual({ message: original, created: false, prevCreatedAt: null });
+      expect(again).toEqual({ message: original, created: false, prevCreatedAt: null, members: null });
       const other = await store.appendMessage({ conversationId: c, authorId: b, content: 'mine', clientMessageId: 'dup' });
       expect(other.created).toBe(true);
       expect((await store.messages(c, { limit: 10 })).messages).toHaveLength(2);

@@ -11,6 +11,8 @@
  *   waited for the lock sees the row as the previous writer committed it, so `last_message_id` is
  *   the exact predecessor (prev_id), and an id drawn after the lock is larger than every committed
  *   one of that conversation (ids grow in commit order);
+ * - reads the conversation's members under that lock (a change of members takes the same lock, so
+ *   the list is exact at the moment the message is stored: the fan-out's recipients);
  * - checks the author is a member (else 'not_found'), inserts, and chains prev_id within the batch;
  * - a clientMessageId already used by the author (before, or earlier in this batch, or by a
  *   concurrent batch: the unique index decides) stores nothing: 'duplicate' with the original id;
@@ -28,12 +30,13 @@ export const statements: string[] = [
   `CREATE OR REPLACE FUNCTION massenger_append_messages(
      p_conversation_ids bigint[], p_author_ids bigint[], p_contents text[], p_client_message_ids text[])
    RETURNS TABLE (n bigint, outcome text, message_id bigint, message_prev_id bigint,
-                  message_created_at timestamptz, prev_created_at timestamptz)
+                  message_created_at timestamptz, prev_created_at timestamptz, members text[])
    LANGUAGE plpgsql AS $fn$
    DECLARE
      r record;
      cur bigint;
      cur_exists boolean := false;
+     cur_members text[];
      last_id bigint;
      last_at timestamptz;
      t timestamptz;
@@ -52,11 +55,11 @@ export const statements: string[] = [
          cur := r.cid;
          SELECT c.last_message_id, c.last_activity_at INTO last_id, last_at FROM conversations c WHERE c.id = r.cid FOR UPDATE;
          cur_exists := FOUND;
+         SELECT coalesce(array_agg(DISTINCT uc.user_id::text), '{}') INTO cur_members
+           FROM users_conversations uc WHERE uc.conversation_id = r.cid;
        END IF;
-       n := r.pos; message_id := NULL; message_prev_id := NULL; message_created_at := NULL; prev_created_at := NULL;
-       IF NOT cur_exists OR NOT EXISTS (
-         SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = r.cid AND uc.user_id = r.aid
-       ) THEN
+       n := r.pos; message_id := NULL; message_prev_id := NULL; message_created_at := NULL; prev_created_at := NULL; members := NULL;
+       IF NOT cur_exists OR NOT (r.aid::text = ANY (cur_members)) THEN
          outcome := 'not_found';
          RETURN NEXT;
          CONTINUE;
@@ -74,6 +77,7 @@ export const statements: string[] = [
          CONTINUE;
        END IF;
        outcome := 'created';
+       members := cur_members;
        message_id := new_id;
        message_prev_id := last_id;
        message_created_at := t;
