@@ -3,6 +3,7 @@
  * composes it with the core and the WebSocket gateway on the same http.Server. With METRICS_PORT,
  * `/metrics` is served by a second, metrics-only app instead (buildMetricsApp).
  */
+import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TokenVerifier } from '../auth/jwt.js';
 import type { Directory } from '../core/directory.js';
@@ -16,6 +17,7 @@ import { memberRoutes } from './routes/members.js';
 import { messageRoutes } from './routes/messages.js';
 import { metricsRoute, type MetricsDeps } from './routes/metrics.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { openApiOptions, openApiRoute } from './routes/openapi.js';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.js';
 import { pageRoutes } from './routes/page.js';
 
@@ -84,14 +86,20 @@ function envelopedFastify(logger: FastifyBaseLogger, metrics: Metrics): FastifyI
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = envelopedFastify(deps.logger, deps.metrics);
-  massengerRoutes(app, deps);
-  messageRoutes(app, deps);
-  memberRoutes(app, deps);
-  notificationRoutes(app, deps);
-  opsRoutes(app, deps);
-  if (deps.serveMetrics) metricsRoute(app, deps);
-  if (deps.pageRoot != null) pageRoutes(app, deps.pageRoot);
-  if (deps.devSignIn != null) devRoutes(app, deps.devSignIn);
+  // @fastify/swagger collects each route as it is added (GET /openapi.json): plugins load in
+  // order, so it comes first and the routes are added by the plugin after it.
+  void app.register(swagger, openApiOptions());
+  void app.register(async (api) => {
+    massengerRoutes(api, deps);
+    messageRoutes(api, deps);
+    memberRoutes(api, deps);
+    notificationRoutes(api, deps);
+    opsRoutes(api, deps);
+    if (deps.serveMetrics) metricsRoute(api, deps);
+    if (deps.pageRoot != null) pageRoutes(api, deps.pageRoot);
+    if (deps.devSignIn != null) devRoutes(api, deps.devSignIn);
+    openApiRoute(api);
+  });
   return app;
 }
 

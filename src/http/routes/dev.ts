@@ -8,12 +8,13 @@
  * answers loopback callers only, since the default HOST listens on every interface and a token
  * for any user is a sign-in as that user.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { parseId } from '../../protocol/codec.js';
 import type { Db } from '../../store/store.js';
 import { ok } from '../envelope.js';
+import { answers, data, ID } from './openapi.js';
 
 /** What the development routes need: the database (users stand in for the main API's) and a signer. */
 export interface DevSignIn {
@@ -43,7 +44,16 @@ export function devRoutes(app: FastifyInstance, deps: DevSignIn): void {
         }
       });
 
-      dev.get('/users', async () => {
+      const loopbackOnly = 'not from a loopback address';
+      const users: FastifySchema = {
+        summary: 'Users to sign in as (the demo users are made when there are none)',
+        tags: ['development'],
+        answers: answers({
+          200: data('At most 50 users, oldest first.', { users: { type: 'array', items: { type: 'object', required: ['id', 'username'], properties: { id: ID, username: { type: 'string' } } } } }),
+          403: loopbackOnly,
+        }),
+      };
+      dev.get('/users', { schema: users }, async () => {
         await seedDemoUsers(deps.db);
         const { rows } = await deps.db.query<{ id: string; username: string }>(
           'SELECT id, username FROM users ORDER BY id LIMIT $1',
@@ -54,7 +64,14 @@ export function devRoutes(app: FastifyInstance, deps: DevSignIn): void {
 
       dev.post<{ Body: { userId: string } }>(
         '/token',
-        { schema: { body: { type: 'object', required: ['userId'], properties: { userId: { type: 'string', maxLength: 64 } } } } },
+        {
+          schema: {
+            summary: 'A token for one user, signed with the development key',
+            tags: ['development'],
+            answers: answers({ 200: data('A JWT with an `exp`.', { token: { type: 'string' } }), 400: 'not a user id', 403: loopbackOnly }),
+            body: { type: 'object', required: ['userId'], properties: { userId: { type: 'string', maxLength: 64 } } },
+          },
+        },
         async (request) => {
           const userId = parseId(request.body.userId);
           if (userId === null) throw new AppError('INVALID_DATA', 'userId must be a user id');

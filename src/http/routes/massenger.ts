@@ -10,6 +10,7 @@ import { DEFAULT_FETCH_LIMIT, MAX_FETCH_LIMIT, parseId } from '../../protocol/co
 import { callerId } from '../auth.js';
 import { ok } from '../envelope.js';
 import { queryLimit } from '../query.js';
+import { answers, CONVERSATION, data, ID, MESSAGE, NO_TOKEN, USER_TOKEN } from './openapi.js';
 
 /** GET /massenger pages 10 conversations at a time unless asked otherwise. */
 const DEFAULT_CONVERSATIONS = 10;
@@ -61,6 +62,10 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
     {
       onRequest: authenticate,
       schema: {
+        summary: 'Start a conversation with other users (the caller is always added)',
+        tags: ['conversations'],
+        security: USER_TOKEN,
+        answers: answers({ 200: data('The new conversation; each online invitee but the caller gets INVITATION_SENT.', { conversationId: ID }), 400: 'unknown users or bad input', 401: NO_TOKEN }),
         body: {
           type: 'object',
           required: ['userIds'],
@@ -86,12 +91,21 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
     {
       onRequest: authenticate,
       schema: {
+        summary: 'The caller\'s conversations by latest activity, newest first',
+        tags: ['conversations'],
+        security: USER_TOKEN,
+        answers: answers({ 200: data('A page of conversations.', { conversations: { type: 'array', items: CONVERSATION } }), 400: 'bad limit or before', 401: NO_TOKEN }),
         querystring: {
           type: 'object',
           properties: {
             // A string, read by queryLimit: Ajv's coercion would accept "Infinity" (issue 7, defect 3).
-            limit: { type: 'string' },
-            before: { type: 'string', minLength: 1, maxLength: 64 },
+            limit: { type: 'string', description: `Decimal digits, 1 to ${MAX_CONVERSATIONS}; default ${DEFAULT_CONVERSATIONS}.` },
+            before: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 64,
+              description: 'A conversation id (those less recently active than it) or an ISO 8601 time (those active before it).',
+            },
           },
         },
       },
@@ -109,14 +123,25 @@ export function massengerRoutes(app: FastifyInstance, deps: { directory: Directo
     {
       onRequest: authenticate,
       schema: {
+        summary: 'A conversation of the caller, with a page of its messages (oldest first)',
+        tags: ['conversations'],
+        security: USER_TOKEN,
+        answers: answers({
+          200: data('The conversation and its messages.', {
+            conversation: { allOf: [CONVERSATION, { type: 'object', required: ['messages', 'hasMore'], properties: { messages: { type: 'array', items: MESSAGE }, hasMore: { type: 'boolean' } } }] },
+          }),
+          400: 'bad limit or before',
+          401: NO_TOKEN,
+          404: 'no such conversation, or the caller is not a member',
+        }),
         // Any run of digits: one too large for a bigint names no conversation and gets the
         // stranger's 404 below, not a 400 (spec §2.3).
         params: { type: 'object', properties: { conversationId: { type: 'string', pattern: '^[0-9]{1,64}$' } } },
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'string' },
-            before: { type: 'string', pattern: idPattern },
+            limit: { type: 'string', description: `Decimal digits, 1 to ${MAX_FETCH_LIMIT}; default ${DEFAULT_FETCH_LIMIT}.` },
+            before: { type: 'string', pattern: idPattern, description: 'A message id: the messages older than it.' },
           },
         },
       },

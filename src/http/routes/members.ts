@@ -9,6 +9,7 @@ import { MAX_ADDED, type Membership } from '../../core/membership.js';
 import { AppError, conversationNotFound } from '../../errors.js';
 import { parseId } from '../../protocol/codec.js';
 import { ok } from '../envelope.js';
+import { answers, data, ID, NO_TOKEN, USER_TOKEN } from './openapi.js';
 import { PATH_ID, signedIn } from './signed-in.js';
 
 export function memberRoutes(app: FastifyInstance, deps: { membership: Membership; verifier: TokenVerifier }): void {
@@ -20,6 +21,16 @@ export function memberRoutes(app: FastifyInstance, deps: { membership: Membershi
     {
       onRequest: authenticate,
       schema: {
+        summary: 'Add users to a conversation of the caller',
+        tags: ['members'],
+        security: USER_TOKEN,
+        answers: answers({
+          200: data('Those who were not members yet.', { conversationId: ID, added: { type: 'array', items: ID } }),
+          400: 'unknown users, bad input, or more than 256 members',
+          401: NO_TOKEN,
+          403: 'a private conversation',
+          404: 'no such conversation, or the caller is not a member',
+        }),
         params: { type: 'object', properties: { conversationId: PATH_ID } },
         body: {
           type: 'object',
@@ -45,7 +56,18 @@ export function memberRoutes(app: FastifyInstance, deps: { membership: Membershi
     '/massenger/:conversationId/members/:userId',
     {
       onRequest: authenticate,
-      schema: { params: { type: 'object', properties: { conversationId: PATH_ID, userId: PATH_ID } } },
+      schema: {
+        summary: 'Leave a conversation (`userId` is the caller)',
+        tags: ['members'],
+        security: USER_TOKEN,
+        answers: answers({
+          200: data('The caller left.', { conversationId: ID, removed: { type: 'array', items: ID } }),
+          401: NO_TOKEN,
+          403: 'someone else than the caller, or a private conversation',
+          404: 'no such conversation, or the caller is not a member',
+        }),
+        params: { type: 'object', properties: { conversationId: PATH_ID, userId: PATH_ID } },
+      },
     },
     async (request) => {
       const userId = caller(request);

@@ -7,8 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import type { TokenVerifier } from '../../auth/jwt.js';
 import type { MessageChanges } from '../../core/message-changes.js';
 import { AppError } from '../../errors.js';
-import { checkContent, parseId } from '../../protocol/codec.js';
+import { checkContent, MAX_CONTENT_CHARS, parseId } from '../../protocol/codec.js';
 import { ok } from '../envelope.js';
+import { answers, data, MESSAGE, NO_TOKEN, USER_TOKEN } from './openapi.js';
 import { PATH_ID, signedIn } from './signed-in.js';
 
 function messageId(value: string): string {
@@ -28,7 +29,21 @@ export function messageRoutes(app: FastifyInstance, deps: { changes: MessageChan
     {
       onRequest: authenticate,
       // `content` is checked below, not typed here: the schema would coerce a number into a string.
-      schema: { params, body: { type: 'object', required: ['content'] } },
+      schema: {
+        summary: 'Edit a message of the caller: the rules and events of EDIT_MESSAGE',
+        tags: ['messages'],
+        security: USER_TOKEN,
+        answers: answers({
+          200: data('The edited message; members get MESSAGE_EDITED.', { message: MESSAGE }),
+          400: `content missing or not 1 to ${MAX_CONTENT_CHARS} characters of text`,
+          401: NO_TOKEN,
+          403: 'not the author',
+          404: 'no such message (or a deleted one), or the caller is not a member of its conversation',
+        }),
+        params,
+        body: { type: 'object', required: ['content'] },
+        documentedBody: { type: 'object', required: ['content'], properties: { content: { type: 'string', minLength: 1, maxLength: MAX_CONTENT_CHARS } } },
+      },
     },
     async (request) => {
       const userId = caller(request);
@@ -41,7 +56,21 @@ export function messageRoutes(app: FastifyInstance, deps: { changes: MessageChan
 
   app.delete<{ Params: { messageId: string } }>(
     '/massenger/messages/:messageId',
-    { onRequest: authenticate, schema: { params } },
+    {
+      onRequest: authenticate,
+      schema: {
+        summary: 'Delete a message of the caller: the rules and events of DELETE_MESSAGE',
+        tags: ['messages'],
+        security: USER_TOKEN,
+        answers: answers({
+          200: data('The tombstone (again on a second delete); members get MESSAGE_DELETED.', { message: MESSAGE }),
+          401: NO_TOKEN,
+          403: 'not the author',
+          404: 'no such message, or the caller is not a member of its conversation',
+        }),
+        params,
+      },
+    },
     async (request) => {
       const userId = caller(request);
       return ok({ message: await changes.delete(userId, messageId(request.params.messageId)) });

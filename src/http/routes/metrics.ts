@@ -2,10 +2,11 @@
  * `GET /metrics` (spec §3, Prometheus text format), on the public app or, with METRICS_PORT, on a
  * metrics-only app. With METRICS_TOKEN it requires `Authorization: Bearer <METRICS_TOKEN>`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import { AppError } from '../../errors.js';
 import type { Metrics } from '../../metrics.js';
 import { bearer, sameSecret } from '../auth.js';
+import { answers } from './openapi.js';
 
 export interface MetricsDeps {
   metrics: Metrics;
@@ -22,7 +23,17 @@ export function metricsRoute(app: FastifyInstance, deps: MetricsDeps): void {
       throw new AppError('UNAUTHENTICATED', 'Authorization: Bearer <METRICS_TOKEN> is required');
     }
   };
-  app.get('/metrics', { onRequest }, async (_request, reply) => {
+  const schema: FastifySchema = {
+    summary: 'Prometheus metrics of this node',
+    tags: ['operations'],
+    // METRICS_TOKEN only when it is set: either scheme, or none.
+    security: [{ metricsToken: [] }, {}],
+    answers: answers({
+      200: { description: 'The Prometheus text format.', content: { [deps.metrics.contentType]: { schema: { type: 'string' } } } },
+      401: 'no valid `Authorization: Bearer <METRICS_TOKEN>` while METRICS_TOKEN is set',
+    }),
+  };
+  app.get('/metrics', { onRequest, schema }, async (_request, reply) => {
     deps.beforeScrape();
     return reply.type(deps.metrics.contentType).send(await deps.metrics.text());
   });

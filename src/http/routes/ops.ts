@@ -1,6 +1,7 @@
 /** Operations routes (spec §3): liveness and readiness; `/metrics` is in metrics.ts. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import { fail, ok } from '../envelope.js';
+import { answers, data, success } from './openapi.js';
 
 /** A dependency that does not answer within this is reported as down. */
 const READY_TIMEOUT_MS = 2000;
@@ -19,9 +20,22 @@ function within(ms: number, work: Promise<void>): Promise<void> {
 }
 
 export function opsRoutes(app: FastifyInstance, deps: { checks: ReadinessCheck[] }): void {
-  app.get('/healthz', async () => ok({ status: 'up' }));
+  const health: FastifySchema = {
+    summary: 'Liveness: the process is up',
+    tags: ['operations'],
+    answers: answers({ 200: data('Up.', { status: { const: 'up' } }) }),
+  };
+  app.get('/healthz', { schema: health }, async () => ok({ status: 'up' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  const readiness: FastifySchema = {
+    summary: `Readiness: the database and, if configured, Redis answer within ${READY_TIMEOUT_MS} ms`,
+    tags: ['operations'],
+    answers: answers({
+      200: success('Every check by name (database, redis, gateway), each ok.', { type: 'object', additionalProperties: { const: 'ok' } }),
+      503: 'what is down',
+    }),
+  };
+  app.get('/readyz', { schema: readiness }, async (_request, reply) => {
     const results = await Promise.all(
       deps.checks.map(async (check) => {
         try {
