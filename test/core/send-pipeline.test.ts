@@ -3,7 +3,7 @@
  * the bus gets each conversation's messages in stored order, a batch that cannot be committed
  * fails every send in it with nothing stored, and overload is answered, not queued.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory.js';
 import type { BusEvent } from '../../src/bus/bus.js';
 import type { Client } from '../../src/core/chat.js';
@@ -35,11 +35,24 @@ describe('SendPipeline', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setup(options: Partial<SendPipelineOptions> = {}) {
-    const db = new PgliteDb();
-    const store = new SqlStore(db);
-    cleanups.push(() => store.close());
-    await store.migrate();
+  /** One embedded database for the tests that do not close it (each starts in seconds). */
+  let shared: { db: PgliteDb; store: SqlStore } | null = null;
+  afterAll(async () => {
+    await shared?.store.close();
+  });
+
+  async function setup(options: Partial<SendPipelineOptions> = {}, own = false) {
+    let db: PgliteDb;
+    let store: SqlStore;
+    if (own || shared === null) {
+      db = new PgliteDb();
+      store = new SqlStore(db);
+      await store.migrate();
+      if (own) cleanups.push(() => store.close());
+      else shared = { db, store };
+    } else {
+      ({ db, store } = shared);
+    }
     const [a, b] = [await createUser(db, 'a'), await createUser(db, 'b')];
     const conversations = [await createGroup(db, [a, b]), await createGroup(db, [a, b])];
     const bus = new MemoryBus();
@@ -77,7 +90,7 @@ describe('SendPipeline', () => {
   });
 
   it('answers every send of a batch that cannot be committed with the error, and stores nothing', async () => {
-    const { a, conversations, published, send, store } = await setup();
+    const { a, conversations, published, send, store } = await setup({}, true);
     const c1 = conversations[0] as string;
     // The first send's statement is on its way to the database; the rest queue behind its commit,
     // and the database closes (after answering that statement) before their batch runs.

@@ -54,7 +54,8 @@ describe('chat CLI', () => {
     const shown = printed(cli, /from bob/);
     bobClient.send('SEND_MESSAGE', { conversationId: conversation, content: 'from bob' });
     expect(await shown).toMatch(new RegExp(`\\[${conversation}\\] #\\d+ bob\\(${bob}\\): from bob`));
-  });
+    // A node on the embedded database starts in seconds, more on a loaded machine.
+  }, 60_000);
 
   it('edits, deletes, adds people and leaves: the others see each change, the terminal prints them', async () => {
     t = await startNode();
