@@ -16,7 +16,7 @@ import type { MessageChanges } from './message-changes.js';
 import type { Roster } from './roster.js';
 import type { SendPipeline } from './send-pipeline.js';
 import type { SignInReads } from './sign-in-reads.js';
-import { memberIds, toConversation, toMessage } from './views.js';
+import { memberIds, toConversation, toMessage, withRequestId } from './views.js';
 
 /** Spec §2.2: missedMessages holds at most 1000 messages. */
 export const MAX_MISSED_MESSAGES = 1000;
@@ -237,8 +237,4 @@ function fitBytes<T>(messages: T[], budget: number): T[] {
     if (bytes > budget) return messages.slice(0, i);
   }
   return messages;
-}
-
-function withRequestId<T extends object>(data: T, requestId: string | undefined): T & { requestId?: string } {
-  return requestId === undefined ? data : { ...data, requestId };
 }

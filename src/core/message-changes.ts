@@ -10,7 +10,7 @@ import type { MessageChange, Store } from '../store/store.js';
 import type { Client } from './chat.js';
 import type { MembersCache } from './members.js';
 import type { Replies } from './replies.js';
-import { toMessage } from './views.js';
+import { toMessage, withRequestId } from './views.js';
 
 type Data<M extends ClientFrame['method']> = Extract<ClientFrame, { method: M }>['data'];
 type ChangeMethod = 'MESSAGE_EDITED' | 'MESSAGE_DELETED';
@@ -86,5 +86,5 @@ export class MessageChanges {
 }
 
 function changed(method: ChangeMethod, message: Message, requestId: string | undefined): ServerFrame {
-  return { method, data: requestId === undefined ? { message } : { message, requestId } };
+  return { method, data: withRequestId({ message }, requestId) };
 }

@@ -26,7 +26,7 @@ import { encode } from '../protocol/codec.js';
 import type { Message, ServerFrame } from '../protocol/frames.js';
 import type { AppendMessageInput, AppendResult, Store } from '../store/store.js';
 import type { Client } from './chat.js';
-import { toMessage } from './views.js';
+import { toMessage, withRequestId } from './views.js';
 
 /** A predecessor stored less than this before its successor may still be being published (bus ordering). */
 const PREDECESSOR_IN_FLIGHT_MS = 2000;
@@ -169,5 +169,5 @@ function overloaded(): AppError {
 }
 
 function messageSent(message: Message, requestId: string | undefined): ServerFrame {
-  return { method: 'MESSAGE_SENT', data: requestId === undefined ? { message } : { message, requestId } };
+  return { method: 'MESSAGE_SENT', data: withRequestId({ message }, requestId) };
 }

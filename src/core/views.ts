@@ -44,3 +44,8 @@ export function memberIds(rows: readonly ConversationRow[]): string[] {
   for (const row of rows) for (const m of row.members) ids.add(m.id);
   return [...ids];
 }
+
+/** A reply's data with the request's requestId, last, when it had one (spec §2: direct replies carry it back). */
+export function withRequestId<T extends object>(data: T, requestId: string | undefined): T & { requestId?: string } {
+  return requestId === undefined ? data : { ...data, requestId };
+}
