@@ -1,8 +1,9 @@
 /**
  * Storing messages: the hot path of the store, and the one place where order is made (spec §2.3:
  * messages reach members in stored order; the bus orders by the prev_id chain made here). A batch
- * is one call of massenger_append_messages (migration 003, which says how order, idempotency and
- * the seen marks are kept): one statement, one commit, whatever the number of messages.
+ * is one call of massenger_append_messages (migration 003 says how order, idempotency and the seen
+ * marks are kept; 005 stores the batch as a set): one statement, one commit, whatever the number
+ * of messages.
  */
 import { AppError, conversationNotFound } from '../errors.js';
 import { MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
@@ -21,6 +22,12 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
   ]);
   const outcomes: AppendOutcome[] = new Array<AppendOutcome>(inputs.length);
   const duplicates: Array<{ index: number; id: string }> = [];
+  // The members come once per conversation (on its first stored message): same list, same array.
+  const membersOf = new Map<string, string[]>();
+  for (const r of rows) {
+    const input = inputs[Number(r.n) - 1];
+    if (input !== undefined && r.members !== null) membersOf.set(input.conversationId, r.members as string[]);
+  }
   for (const r of rows) {
     const index = Number(r.n) - 1;
     const input = inputs[index];
@@ -39,7 +46,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
           clientMessageId: input.clientMessageId,
           prevId: r.message_prev_id === null ? null : String(r.message_prev_id),
         };
-        outcomes[index] = { message, created: true, prevCreatedAt: (r.prev_created_at as Date | null) ?? null, members: r.members as string[] };
+        outcomes[index] = { message, created: true, prevCreatedAt: (r.prev_created_at as Date | null) ?? null, members: membersOf.get(input.conversationId) ?? [] };
         break;
       }
       case 'duplicate':

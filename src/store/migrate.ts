@@ -8,6 +8,7 @@ import * as base from './migrations/001_base.js';
 import * as membersNotify from './migrations/002_members_notify.js';
 import * as appendBatch from './migrations/003_append_batch.js';
 import * as messageChanges from './migrations/004_message_changes.js';
+import * as appendSet from './migrations/005_append_set.js';
 
 interface Migration {
   version: number;
@@ -21,6 +22,7 @@ const migrations: Migration[] = [
   { version: 2, ...membersNotify },
   { version: 3, ...appendBatch },
   { version: 4, ...messageChanges },
+  { version: 5, ...appendSet },
 ];
 
 /** 'mass' in ASCII: a fixed key every node agrees on, unlikely to collide with the main API's locks. */

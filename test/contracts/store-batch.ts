@@ -51,6 +51,8 @@ export function storeBatchContract(name: string, makeStore: () => Promise<StoreU
       expect(c1m2?.message.prevId).toBe(c1m1?.message.id);
       // Each stored message names the members it must reach, as they were when it was stored.
       expect(c2m1?.members?.slice().sort()).toEqual([a, b].sort());
+      expect(c2m2?.members?.slice().sort()).toEqual([a, b].sort());
+      expect(c1m2?.members?.slice().sort()).toEqual([a, b].sort());
       expect(BigInt(c2m2?.message.id ?? 0) > BigInt(c2m1?.message.id ?? 0)).toBe(true);
       // Reads agree with what the batch answered, field for field.
       expect((await store.messages(c2, { limit: 10 })).messages).toEqual([before.message, c2m1?.message, c2m2?.message]);

@@ -77,6 +77,75 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
     }
   });
 
+  // Message ids the main API may define: an identity column (ids can only be given with OVERRIDING
+  // SYSTEM VALUE), and a default drawn from a sequence the column does not own (the batch then goes
+  // row by row, with the column's own default).
+  for (const idColumn of ['id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY', "id bigint PRIMARY KEY DEFAULT nextval('message_ids')"]) {
+    it(`stores batches into a main-API messages table with ${idColumn}`, async () => {
+      const database = await freshDatabase();
+      const db = new PgDb({ connectionString: database.url });
+      try {
+        for (const statement of [
+          'CREATE SEQUENCE message_ids',
+          'CREATE TABLE users (id bigserial PRIMARY KEY, username text NOT NULL, profile_picture text, last_visit timestamptz)',
+          'CREATE TABLE conversations (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())',
+          `CREATE TABLE messages (${idColumn}, conversation_id bigint NOT NULL, author_id bigint NOT NULL, content text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())`,
+        ]) await db.query(statement);
+        const store = new SqlStore(db);
+        await store.migrate();
+        const [a, b] = [await createUser(db, 'ia'), await createUser(db, 'ib')];
+        const [c1, c2] = [await createGroup(db, [a, b]), await createGroup(db, [a, b])];
+        const outcomes = await store.appendMessages(
+          [[c1, a], [c2, b], [c1, b], [c2, a]].map(([conversationId, authorId], i) => ({ conversationId: conversationId!, authorId: authorId!, content: `m${i}`, clientMessageId: `k${i}` })),
+        );
+        const created = outcomes.map((o) => (o instanceof Error ? o : o.message));
+        expect(created.map((m) => (m instanceof Error ? m.message : m.content))).toEqual(['m0', 'm1', 'm2', 'm3']);
+        for (const c of [c1, c2]) {
+          const { messages } = await store.messages(c, { limit: 10 });
+          expect(messages).toHaveLength(2);
+          expect(messages.map((m) => m.prevId)).toEqual([null, messages[0]?.id]);
+        }
+      } finally {
+        await db.close();
+        await database.drop();
+      }
+    });
+  }
+
+  it('stores once a clientMessageId that a concurrent transaction commits for another conversation, keeping the chain exact', async () => {
+    const database = await freshDatabase();
+    const db = new PgDb({ connectionString: database.url, maxConnections: 4 });
+    const store = new SqlStore(db);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await store.migrate();
+      const [a, b] = [await createUser(db, 'ca'), await createUser(db, 'cb')];
+      const [c1, c2] = [await createGroup(db, [a, b]), await createGroup(db, [a, b])];
+      const first = await store.appendMessages([{ conversationId: c1, authorId: b, content: 'first', clientMessageId: null }]);
+      // Another writer holds the same (author, clientMessageId) in another conversation, not yet
+      // committed: the batch waits on the unique index, then finds it taken.
+      await admin.query('BEGIN');
+      const { rows } = await admin.query<{ id: string }>(
+        "INSERT INTO messages (conversation_id, author_id, content, client_message_id) VALUES ($1, $2, 'elsewhere', 'k') RETURNING id::text",
+        [c2, a],
+      );
+      // A batch of one: no retry one message at a time can hide a failure of the batch itself.
+      const pending = store.appendMessages([{ conversationId: c1, authorId: a, content: 'taken', clientMessageId: 'k' }]);
+      await expect.poll(async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount).toBe(1);
+      await admin.query('COMMIT');
+      const [taken] = await pending;
+      expect(taken).toMatchObject({ created: false, message: { id: rows[0]?.id, content: 'elsewhere' } });
+      const [second] = await store.appendMessages([{ conversationId: c1, authorId: b, content: 'second', clientMessageId: null }]);
+      expect(second).toMatchObject({ created: true, message: { content: 'second', prevId: (first[0] as { message: { id: string } }).message.id } });
+      expect((await store.messages(c1, { limit: 10 })).messages.map((m) => m.content)).toEqual(['first', 'second']);
+    } finally {
+      await admin.end();
+      await store.close();
+      await database.drop();
+    }
+  });
+
   it('answers UNAVAILABLE quickly when nothing listens', async () => {
     const store = new SqlStore(new PgDb({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMs: 500 }));
     const started = Date.now();
