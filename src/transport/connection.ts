@@ -22,9 +22,9 @@ import { CLOSE_AUTH, CLOSE_RATE, CLOSE_SLOW } from '../protocol/close-codes.js';
 import { encode, errorFrame } from '../protocol/codec.js';
 import type { ServerMethod } from '../protocol/frames.js';
 import type { Deadline, Deadlines } from './deadlines.js';
-import { Inbound } from './inbound.js';
-import { Outbound } from './outbound.js';
-import { Session } from './session.js';
+import { Inbound, type InboundOwner } from './inbound.js';
+import { Outbound, type OutboundOwner } from './outbound.js';
+import { Session, type SessionOwner } from './session.js';
 import type { UserSlots } from './user-slots.js';
 
 export interface ConnectionLimits {
@@ -55,9 +55,12 @@ const NEXT: Record<ConnectionPhase, readonly ConnectionPhase[]> = {
   closed: [],
 };
 
-interface ConnectionDeps {
-  id: string;
-  ws: WebSocket;
+/**
+ * What every connection of a gateway shares: one object for all of them. A connection keeps only
+ * what is its own; its parts call back into it through methods, not closures, so an idle
+ * connection costs little memory (thousands of them are held at once).
+ */
+export interface ConnectionContext {
   limits: ConnectionLimits;
   clock: Deadlines;
   slots: UserSlots;
@@ -65,57 +68,23 @@ interface ConnectionDeps {
   log: Log;
 }
 
-export class Connection implements Client {
+export class Connection implements Client, SessionOwner, OutboundOwner, InboundOwner {
   readonly id: string;
   readonly #ws: WebSocket;
-  readonly #metrics: ConnectionDeps['metrics'];
-  readonly #log: Log;
-  readonly #clock: Deadlines;
+  readonly #c: ConnectionContext;
   readonly #session: Session;
   readonly #out: Outbound;
   readonly #in: Inbound;
   #phase: ConnectionPhase = 'open';
   #handshake: Deadline | null = null;
 
-  constructor(deps: ConnectionDeps) {
-    const { limits, clock, log } = deps;
-    this.id = deps.id;
-    this.#ws = deps.ws;
-    this.#metrics = deps.metrics;
-    this.#log = log;
-    this.#clock = clock;
-    this.#session = new Session({
-      clock,
-      slots: deps.slots,
-      authTimeoutMs: limits.authTimeoutMs,
-      onAuthTimeout: (message) => this.#endUnauthenticated(message),
-      onExpired: () => {
-        // If the sign-in ends before its INIT went out (exp within the verifier's clock tolerance),
-        // drop what was held so the ERROR is not held, and lost, with it.
-        this.#out.dropHeld();
-        this.sendError(new AppError('UNAUTHENTICATED', 'token expired; authenticate again'));
-        this.close(CLOSE_AUTH, 'token expired');
-      },
-    });
-    this.#out = new Outbound({
-      ws: deps.ws,
-      clock,
-      maxBufferedBytes: limits.maxBufferedBytes,
-      slowReaderGraceMs: limits.slowReaderGraceMs,
-      countOut: deps.metrics.countFrameOut,
-      log,
-      describe: () => ({ connectionId: this.id, userId: this.userId }),
-      onSlow: () => this.close(CLOSE_SLOW, 'client reads too slowly'),
-    });
-    this.#in = new Inbound({
-      ws: deps.ws,
-      rateLimitPerSec: limits.rateLimitPerSec,
-      rateLimitBurst: limits.rateLimitBurst,
-      rateLimitStrikes: limits.rateLimitStrikes,
-      refuse: (context) => this.sendError(new AppError('RATE_LIMITED', 'too many frames; slow down', undefined, context)),
-      flooded: () => this.close(CLOSE_RATE, 'rate limit exceeded'),
-      onError: (err) => this.#log.error({ err, connectionId: this.id }, 'a frame task failed; the connection goes on'),
-    });
+  constructor(id: string, ws: WebSocket, context: ConnectionContext) {
+    this.id = id;
+    this.#ws = ws;
+    this.#c = context;
+    this.#session = new Session(context, this);
+    this.#out = new Outbound(context, ws, this);
+    this.#in = new Inbound(context.limits, ws, this);
   }
 
   get phase(): ConnectionPhase {
@@ -164,7 +133,7 @@ export class Connection implements Client {
 
   /** Sends ERROR for a failed request; counts it by code. */
   sendError(err: AppError): void {
-    this.#metrics.errors.inc({ code: err.code });
+    this.#c.metrics.errors.inc({ code: err.code });
     this.send(encode(errorFrame(err)), 'ERROR');
   }
 
@@ -205,15 +174,15 @@ export class Connection implements Client {
     this.#in.close();
     this.#out.stop();
     this.#session.end();
-    this.#metrics.closes.inc({ code: String(code) });
+    this.#c.metrics.closes.inc({ code: String(code) });
     this.#ws.close(code, reason);
-    this.#handshake = this.#clock.schedule(Date.now() + CLOSE_HANDSHAKE_TIMEOUT_MS, () => this.#ws.terminate());
+    this.#handshake = this.#c.clock.schedule(Date.now() + CLOSE_HANDSHAKE_TIMEOUT_MS, () => this.#ws.terminate());
   }
 
   /** Called by the gateway when the socket is gone, however it went. */
   closed(): void {
     if (!this.#enter('closed')) return;
-    this.#handshake = this.#clock.cancel(this.#handshake);
+    this.#handshake = this.#c.clock.cancel(this.#handshake);
     this.#in.close();
     this.#out.stop();
     this.#session.end();
@@ -225,8 +194,34 @@ export class Connection implements Client {
     return true;
   }
 
-  #endUnauthenticated(message: string): void {
+  // What its parts tell it (SessionOwner, OutboundOwner, InboundOwner).
+
+  authTimedOut(message: string): void {
     this.sendError(new AppError('UNAUTHENTICATED', message));
     this.close(CLOSE_AUTH, 'authentication timeout');
+  }
+
+  signInExpired(): void {
+    // If the sign-in ends before its INIT went out (exp within the verifier's clock tolerance),
+    // drop what was held so the ERROR is not held, and lost, with it.
+    this.#out.dropHeld();
+    this.sendError(new AppError('UNAUTHENTICATED', 'token expired; authenticate again'));
+    this.close(CLOSE_AUTH, 'token expired');
+  }
+
+  readerTooSlow(): void {
+    this.close(CLOSE_SLOW, 'client reads too slowly');
+  }
+
+  refuse(context: ErrorContext): void {
+    this.sendError(new AppError('RATE_LIMITED', 'too many frames; slow down', undefined, context));
+  }
+
+  flooded(): void {
+    this.close(CLOSE_RATE, 'rate limit exceeded');
+  }
+
+  frameTaskFailed(err: unknown): void {
+    this.#c.log.error({ err, connectionId: this.id }, 'a frame task failed; the connection goes on');
   }
 }

@@ -14,7 +14,7 @@ import { fail } from '../http/envelope.js';
 import type { Metrics } from '../metrics.js';
 import { CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
 import { decode } from '../protocol/codec.js';
-import { Connection, type ConnectionLimits } from './connection.js';
+import { Connection, type ConnectionContext, type ConnectionLimits } from './connection.js';
 import { Deadlines } from './deadlines.js';
 import { settleWithin, waitUntil } from './waits.js';
 import { UserSlots } from './user-slots.js';
@@ -46,7 +46,8 @@ export class Gateway {
   readonly #log: Log;
   readonly #opts: GatewayOptions;
   readonly #clock: Deadlines;
-  readonly #slots: UserSlots;
+  /** Shared by every connection of this gateway. */
+  readonly #connectionContext: ConnectionContext;
   readonly #connections = new Map<WebSocket, Connection>();
   readonly #alive = new WeakSet<WebSocket>();
   readonly #heartbeat: NodeJS.Timeout;
@@ -61,7 +62,13 @@ export class Gateway {
     this.#log = deps.log;
     this.#opts = deps.options;
     this.#clock = new Deadlines({ onError: (err) => this.#log.error({ err }, 'a connection deadline failed') });
-    this.#slots = new UserSlots(deps.options.maxConnectionsPerUser);
+    this.#connectionContext = {
+      limits: deps.options,
+      clock: this.#clock,
+      slots: new UserSlots(deps.options.maxConnectionsPerUser),
+      metrics: deps.metrics,
+      log: deps.log,
+    };
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: deps.options.maxFrameBytes,
@@ -94,36 +101,51 @@ export class Gateway {
   }
 
   #accept(ws: WebSocket): void {
-    const conn = new Connection({
-      id: String(++this.#nextId),
-      ws,
-      limits: this.#opts,
-      clock: this.#clock,
-      slots: this.#slots,
-      metrics: this.#metrics,
-      log: this.#log,
-    });
+    const conn = new Connection(String(++this.#nextId), ws, this.#connectionContext);
     this.#connections.set(ws, conn);
     this.#alive.add(ws);
     this.#metrics.connections.inc();
     // Its handshake began before shutdown did: it missed the drain, and there is nothing to drain.
     if (!this.accepting) conn.close(CLOSE_SHUTDOWN, 'server shutting down');
-    ws.on('pong', () => this.#alive.add(ws));
-    ws.on('error', (err) => this.#log.debug({ err, connectionId: conn.id }, 'websocket error'));
-    ws.on('message', (raw: Buffer, isBinary: boolean) => this.#receive(conn, raw, isBinary));
-    ws.on('close', () => {
-      conn.closed();
-      this.#connections.delete(ws);
-      this.#metrics.connections.dec();
-      // Presence waits for the frames in flight, so a send that was acked is not followed by a
-      // stale USER_LEFT order. drained() never rejects, so the disconnect is always told.
-      const done = conn
-        .drained()
-        .then(() => this.#chat.disconnect(conn))
-        .catch((err: unknown) => this.#log.warn({ err, connectionId: conn.id }, 'disconnect failed'))
-        .finally(() => this.#disconnects.delete(done));
-      this.#disconnects.add(done);
-    });
+    ws.on('pong', this.#socketEvents.pong);
+    ws.on('error', this.#socketEvents.error);
+    ws.on('message', this.#socketEvents.message);
+    ws.on('close', this.#socketEvents.close);
+  }
+
+  /**
+   * The sockets' listeners: one set for every connection (ws calls them with the socket as
+   * `this`), not four closures per connection, which an idle connection would carry for nothing.
+   */
+  readonly #socketEvents = ((gateway: Gateway) => ({
+    pong(this: WebSocket): void {
+      gateway.#alive.add(this);
+    },
+    error(this: WebSocket, err: Error): void {
+      gateway.#log.debug({ err, connectionId: gateway.#connections.get(this)?.id }, 'websocket error');
+    },
+    message(this: WebSocket, raw: Buffer, isBinary: boolean): void {
+      const conn = gateway.#connections.get(this);
+      if (conn !== undefined) gateway.#receive(conn, raw, isBinary);
+    },
+    close(this: WebSocket): void {
+      const conn = gateway.#connections.get(this);
+      if (conn !== undefined) gateway.#closed(this, conn);
+    },
+  }))(this);
+
+  #closed(ws: WebSocket, conn: Connection): void {
+    conn.closed();
+    this.#connections.delete(ws);
+    this.#metrics.connections.dec();
+    // Presence waits for the frames in flight, so a send that was acked is not followed by a
+    // stale USER_LEFT order. drained() never rejects, so the disconnect is always told.
+    const done = conn
+      .drained()
+      .then(() => this.#chat.disconnect(conn))
+      .catch((err: unknown) => this.#log.warn({ err, connectionId: conn.id }, 'disconnect failed'))
+      .finally(() => this.#disconnects.delete(done));
+    this.#disconnects.add(done);
   }
 
   #receive(conn: Connection, raw: Buffer, isBinary: boolean): void {

@@ -20,23 +20,29 @@ const PAUSE_AT_PENDING = 16;
 
 type InboundState = 'reading' | 'paused' | 'stopped' | 'closed';
 
-interface InboundDeps {
-  ws: Pick<WebSocket, 'pause' | 'resume'>;
+/** The limits every connection of a gateway shares (one object for all). */
+export interface InboundLimits {
   rateLimitPerSec: number;
   /** Bucket size, and the most frames that may wait (more are refused, whatever the bucket holds). */
   rateLimitBurst: number;
   /** Refusals in a row after which the client counts as flooding. */
   rateLimitStrikes: number;
+}
+
+/** The connection the frames come from. */
+export interface InboundOwner {
   /** Answers a refused frame with RATE_LIMITED; runs in the queue, in the frames' order. */
   refuse(context: ErrorContext): void;
   /** The client kept flooding: called once every frame accepted before has been handled (4429). */
   flooded(): void;
   /** A task failed in a way its own handling did not catch; the queue goes on. */
-  onError(err: unknown): void;
+  frameTaskFailed(err: unknown): void;
 }
 
 export class Inbound {
-  readonly #d: InboundDeps;
+  readonly #limits: InboundLimits;
+  readonly #ws: Pick<WebSocket, 'pause' | 'resume'>;
+  readonly #owner: InboundOwner;
   readonly #limiter: RateLimiter;
   readonly #pauseAt: number;
   readonly #resumeAt: number;
@@ -45,10 +51,12 @@ export class Inbound {
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
 
-  constructor(deps: InboundDeps) {
-    this.#d = deps;
-    this.#limiter = new RateLimiter(deps.rateLimitPerSec, deps.rateLimitBurst);
-    this.#pauseAt = Math.max(1, Math.min(PAUSE_AT_PENDING, deps.rateLimitBurst));
+  constructor(limits: InboundLimits, ws: Pick<WebSocket, 'pause' | 'resume'>, owner: InboundOwner) {
+    this.#limits = limits;
+    this.#ws = ws;
+    this.#owner = owner;
+    this.#limiter = new RateLimiter(limits.rateLimitPerSec, limits.rateLimitBurst);
+    this.#pauseAt = Math.max(1, Math.min(PAUSE_AT_PENDING, limits.rateLimitBurst));
     this.#resumeAt = Math.floor(this.#pauseAt / 2);
   }
 
@@ -69,16 +77,16 @@ export class Inbound {
    */
   enqueue(task: () => Promise<void> | void, context: ErrorContext): void {
     if (!this.accepting) return;
-    if (this.#limiter.take() && this.#pending < this.#d.rateLimitBurst) {
+    if (this.#limiter.take() && this.#pending < this.#limits.rateLimitBurst) {
       this.#chain(task);
       return;
     }
     // Refusals wait in the queue too, to keep the order of replies. They stay bounded: each accepted
     // frame (at most the bucket's rate) is followed by at most rateLimitStrikes of them.
-    this.#chain(() => this.#d.refuse(context));
-    if (this.#limiter.strikes >= this.#d.rateLimitStrikes) {
+    this.#chain(() => this.#owner.refuse(context));
+    if (this.#limiter.strikes >= this.#limits.rateLimitStrikes) {
       this.stop();
-      void this.#tail.then(() => this.#d.flooded());
+      void this.#tail.then(() => this.#owner.flooded());
     }
   }
 
@@ -91,21 +99,21 @@ export class Inbound {
   stop(): void {
     if (!this.accepting) return;
     this.#state = 'stopped';
-    this.#d.ws.pause();
+    this.#ws.pause();
   }
 
   /** Takes no more frames, but lets the socket read, so the peer's close frame is seen. */
   close(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    this.#d.ws.resume();
+    this.#ws.resume();
   }
 
   #chain(task: () => Promise<void> | void): void {
     this.#pending++;
     if (this.#state === 'reading' && this.#pending >= this.#pauseAt) {
       this.#state = 'paused';
-      this.#d.ws.pause();
+      this.#ws.pause();
     }
     // then(task): a task that throws synchronously becomes a rejection, caught by #failed.
     this.#tail = this.#tail.then(task).then(this.#settled, this.#failed);
@@ -115,12 +123,12 @@ export class Inbound {
     this.#pending--;
     if (this.#state === 'paused' && this.#pending <= this.#resumeAt) {
       this.#state = 'reading';
-      this.#d.ws.resume();
+      this.#ws.resume();
     }
   };
 
   readonly #failed = (err: unknown): void => {
-    this.#d.onError(err);
+    this.#owner.frameTaskFailed(err);
     this.#settled();
   };
 }

@@ -30,26 +30,32 @@ type HeldFrame = [text: string | Buffer, method: ServerMethod, messageId: string
 /** ws would send a Buffer as a binary frame; every frame of the protocol is text (spec §2). */
 const TEXT_FRAME = { binary: false } as const;
 
-interface OutboundDeps {
-  ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
+/** What every connection of a gateway shares (one object for all). */
+export interface OutboundContext {
   clock: Deadlines;
-  maxBufferedBytes: number;
-  slowReaderGraceMs: number;
-  countOut: Metrics['countFrameOut'];
+  limits: { maxBufferedBytes: number; slowReaderGraceMs: number };
+  metrics: Pick<Metrics, 'countFrameOut'>;
   log: Log;
-  /** Names the connection in log lines. */
-  describe(): Record<string, unknown>;
+}
+
+/** The connection written to. */
+export interface OutboundOwner {
+  /** Name the connection in log lines. */
+  readonly id: string;
+  readonly userId: string | null;
   /** The client reads too slowly (or a session's held frames passed the limit): close with 4408. */
-  onSlow(): void;
+  readerTooSlow(): void;
 }
 
 export class Outbound {
-  readonly #d: OutboundDeps;
+  readonly #c: OutboundContext;
+  readonly #ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
+  readonly #owner: OutboundOwner;
   readonly #max: number;
   readonly #half: number;
   #state: OutboundState = 'writing';
   #pressure: Pressure = 'clear';
-  #held: HeldFrame[] = [];
+  #held: HeldFrame[] | null = null;
   #heldBytes = 0;
   /** Ids of INIT's missedMessages, for a moment after INIT: those are not sent again live. */
   #inInit: ReadonlySet<string> | null = null;
@@ -58,10 +64,12 @@ export class Outbound {
   #check: Deadline | null = null;
   #overLevel = 0;
 
-  constructor(deps: OutboundDeps) {
-    this.#d = deps;
-    this.#max = deps.maxBufferedBytes;
-    this.#half = deps.maxBufferedBytes / 2;
+  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount'>, owner: OutboundOwner) {
+    this.#c = context;
+    this.#ws = ws;
+    this.#owner = owner;
+    this.#max = context.limits.maxBufferedBytes;
+    this.#half = context.limits.maxBufferedBytes / 2;
   }
 
   get state(): OutboundState {
@@ -87,13 +95,13 @@ export class Outbound {
       // A message INIT holds may also be on its way live (stored just before INIT was read,
       // published just after): skip it for a moment, held or not.
       this.#inInit = sent;
-      this.#d.clock.cancel(this.#inInitEnd);
-      this.#inInitEnd = this.#d.clock.schedule(Date.now() + IN_INIT_MEMORY_MS, () => {
+      this.#c.clock.cancel(this.#inInitEnd);
+      this.#inInitEnd = this.#c.clock.schedule(Date.now() + IN_INIT_MEMORY_MS, () => {
         this.#inInit = null;
         this.#inInitEnd = null;
       });
     }
-    for (const [text, method, messageId] of held) {
+    for (const [text, method, messageId] of held ?? []) {
       // Writing may have closed the connection (held frames passed the limit): stop there.
       if (this.state === 'stopped') return;
       if (messageId !== undefined && this.#inInit?.has(messageId)) continue;
@@ -104,7 +112,7 @@ export class Outbound {
   /** Forgets what was held and writes from now on (a session that ends before its INIT went out). */
   dropHeld(): void {
     if (this.#state === 'holding') this.#state = 'writing';
-    this.#held = [];
+    this.#held = null;
     this.#heldBytes = 0;
   }
 
@@ -112,9 +120,9 @@ export class Outbound {
   send(text: string | Buffer, method: ServerMethod, messageId?: string): void {
     if (this.#state === 'stopped') return;
     if (messageId !== undefined && this.#inInit !== null && this.#inInit.has(messageId)) return;
-    this.#d.countOut(method);
+    this.#c.metrics.countFrameOut(method);
     if (this.#state === 'holding' && method !== 'INIT') {
-      this.#held.push([text, method, messageId]);
+      (this.#held ??= []).push([text, method, messageId]);
       this.#heldBytes += Buffer.byteLength(text);
       // Held frames are in this process's memory with no reader to judge yet: the limit applies as is.
       if (this.#heldBytes > this.#max) this.#slow('held frames passed MAX_BUFFERED_BYTES before INIT');
@@ -126,19 +134,19 @@ export class Outbound {
   /** Nothing more is written; the clock forgets this connection. */
   stop(): void {
     this.#state = 'stopped';
-    this.#held = [];
+    this.#held = null;
     this.#heldBytes = 0;
     this.#inInit = null;
-    this.#inInitEnd = this.#d.clock.cancel(this.#inInitEnd);
-    this.#check = this.#d.clock.cancel(this.#check);
+    this.#inInitEnd = this.#c.clock.cancel(this.#inInitEnd);
+    this.#check = this.#c.clock.cancel(this.#check);
   }
 
   #write(text: string | Buffer, method: ServerMethod): void {
-    const ws = this.#d.ws;
+    const ws = this.#ws;
     if (ws.bufferedAmount > this.#half) {
       if (this.#pressure === 'clear') {
         this.#pressure = 'congested';
-        this.#d.log.warn({ ...this.#d.describe(), buffered: ws.bufferedAmount }, 'slow reader: dropping TYPING events');
+        this.#c.log.warn({ connectionId: this.#owner.id, userId: this.#owner.userId, buffered: ws.bufferedAmount }, 'slow reader: dropping TYPING events');
       }
       // Spec §2.4: cheap events go first under backpressure; messages never do.
       if (method === 'TYPING') return;
@@ -150,7 +158,7 @@ export class Outbound {
     if (this.#pressure !== 'over' && ws.bufferedAmount > this.#max) {
       this.#pressure = 'over';
       this.#overLevel = ws.bufferedAmount;
-      this.#check = this.#d.clock.schedule(Date.now() + this.#d.slowReaderGraceMs, () => this.#judge());
+      this.#check = this.#c.clock.schedule(Date.now() + this.#c.limits.slowReaderGraceMs, () => this.#judge());
     }
   }
 
@@ -158,21 +166,21 @@ export class Outbound {
   #judge(): void {
     this.#check = null;
     if (this.#state === 'stopped') return;
-    const buffered = this.#d.ws.bufferedAmount;
+    const buffered = this.#ws.bufferedAmount;
     if (buffered <= this.#max) {
       this.#pressure = buffered > this.#half ? 'congested' : 'clear';
       return;
     }
     if (buffered >= this.#overLevel) {
-      this.#slow(`unsent buffer above MAX_BUFFERED_BYTES and not draining for ${this.#d.slowReaderGraceMs} ms`);
+      this.#slow(`unsent buffer above MAX_BUFFERED_BYTES and not draining for ${this.#c.limits.slowReaderGraceMs} ms`);
       return;
     }
     this.#overLevel = buffered;
-    this.#check = this.#d.clock.schedule(Date.now() + this.#d.slowReaderGraceMs, () => this.#judge());
+    this.#check = this.#c.clock.schedule(Date.now() + this.#c.limits.slowReaderGraceMs, () => this.#judge());
   }
 
   #slow(why: string): void {
-    this.#d.log.warn({ ...this.#d.describe(), buffered: this.#d.ws.bufferedAmount, why }, 'slow reader: closing with 4408');
-    this.#d.onSlow();
+    this.#c.log.warn({ connectionId: this.#owner.id, userId: this.#owner.userId, buffered: this.#ws.bufferedAmount, why }, 'slow reader: closing with 4408');
+    this.#owner.readerTooSlow();
   }
 }

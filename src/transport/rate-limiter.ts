@@ -2,6 +2,9 @@
  * A token bucket per connection: `ratePerSec` frames per second on average, bursts up to
  * `burst`. Counts consecutive refusals so a client that keeps at it can be disconnected.
  */
+/** Shared by every limiter: a bound function per connection would cost memory per connection. */
+const monotonicNow = (): number => performance.now();
+
 export class RateLimiter {
   #tokens: number;
   #last: number;
@@ -10,7 +13,7 @@ export class RateLimiter {
   constructor(
     readonly ratePerSec: number,
     readonly burst: number,
-    readonly now: () => number = performance.now.bind(performance),
+    readonly now: () => number = monotonicNow,
   ) {
     this.#tokens = burst;
     this.#last = now();

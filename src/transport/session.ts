@@ -15,18 +15,24 @@ import type { UserSlots } from './user-slots.js';
 
 type SessionState = 'awaiting-auth' | 'authenticated' | 'refused' | 'ended';
 
-interface SessionDeps {
+/** What every session of a gateway shares (one object for all connections). */
+export interface SessionContext {
   clock: Deadlines;
   slots: UserSlots;
-  authTimeoutMs: number;
+  limits: { authTimeoutMs: number };
+}
+
+/** The connection a session belongs to, told when its sign-in ends by itself. */
+export interface SessionOwner {
   /** No successful AUTHENTICATE in time: the connection ends (4401). */
-  onAuthTimeout(message: string): void;
+  authTimedOut(message: string): void;
   /** The token's exp passed without a refresh: the connection ends (4401). */
-  onExpired(): void;
+  signInExpired(): void;
 }
 
 export class Session {
-  readonly #d: SessionDeps;
+  readonly #c: SessionContext;
+  readonly #owner: SessionOwner;
   #state: SessionState = 'awaiting-auth';
   #userId: string | null = null;
   /** When the sign-in ends (epoch ms), null for never. */
@@ -36,12 +42,13 @@ export class Session {
   #authDeadline: Deadline | null;
   #authDeadlinePassed = false;
 
-  constructor(deps: SessionDeps) {
-    this.#d = deps;
-    this.#authDeadline = deps.clock.schedule(Date.now() + deps.authTimeoutMs, () => {
+  constructor(context: SessionContext, owner: SessionOwner) {
+    this.#c = context;
+    this.#owner = owner;
+    this.#authDeadline = context.clock.schedule(Date.now() + context.limits.authTimeoutMs, () => {
       this.#authDeadline = null;
       this.#authDeadlinePassed = true;
-      if (this.#state === 'awaiting-auth') this.#d.onAuthTimeout(`no AUTHENTICATE within ${this.#d.authTimeoutMs} ms`);
+      if (this.#state === 'awaiting-auth') this.#owner.authTimedOut(`no AUTHENTICATE within ${this.#c.limits.authTimeoutMs} ms`);
     });
   }
 
@@ -66,7 +73,7 @@ export class Session {
       this.#armExpiry(expiresAt);
       return;
     }
-    if (!this.#d.slots.take(userId)) {
+    if (!this.#c.slots.take(userId)) {
       this.#state = 'refused';
       throw new AppError('RATE_LIMITED', 'this user has too many connections on this server; close one first');
     }
@@ -78,31 +85,31 @@ export class Session {
   /** Undoes a first signIn whose INIT could not be built; the client may try again, within the deadline. */
   signOut(): void {
     if (this.#state !== 'authenticated') return;
-    this.#d.slots.give(this.#userId as string);
+    this.#c.slots.give(this.#userId as string);
     this.#state = 'awaiting-auth';
     this.#userId = null;
     this.#armExpiry(null);
     // The first AUTHENTICATE outlived the deadline and then failed: no second chance.
-    if (this.#authDeadlinePassed) this.#d.onAuthTimeout(`no successful AUTHENTICATE within ${this.#d.authTimeoutMs} ms`);
+    if (this.#authDeadlinePassed) this.#owner.authTimedOut(`no successful AUTHENTICATE within ${this.#c.limits.authTimeoutMs} ms`);
   }
 
   /** The connection is closing or gone: its deadlines and its slot are given back. */
   end(): void {
     if (this.#state === 'ended') return;
-    if (this.#state === 'authenticated') this.#d.slots.give(this.#userId as string);
+    if (this.#state === 'authenticated') this.#c.slots.give(this.#userId as string);
     this.#state = 'ended';
-    this.#expiry = this.#d.clock.cancel(this.#expiry);
-    this.#authDeadline = this.#d.clock.cancel(this.#authDeadline);
+    this.#expiry = this.#c.clock.cancel(this.#expiry);
+    this.#authDeadline = this.#c.clock.cancel(this.#authDeadline);
   }
 
   #armExpiry(expiresAt: number | null): void {
     this.#expiresAt = expiresAt;
-    this.#expiry = this.#d.clock.cancel(this.#expiry);
+    this.#expiry = this.#c.clock.cancel(this.#expiry);
     if (expiresAt === null) return;
-    this.#expiry = this.#d.clock.schedule(expiresAt, () => {
+    this.#expiry = this.#c.clock.schedule(expiresAt, () => {
       this.#expiry = null;
       // Spec §2.3: a sign-in lasts until the token's exp unless AUTHENTICATE refreshed it.
-      if (this.#state === 'authenticated') this.#d.onExpired();
+      if (this.#state === 'authenticated') this.#owner.signInExpired();
     });
   }
 }

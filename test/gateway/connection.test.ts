@@ -53,7 +53,7 @@ async function pair(handle: (p: Pair, n: number) => Promise<void> | void, limits
   const slots = new UserSlots(5);
   const accepted = new Promise<Pair>((resolve) => {
     wss.once('connection', (serverWs) => {
-      const conn = new Connection({ id: '1', ws: serverWs, limits: { ...LIMITS, ...limits }, clock, slots, metrics: new Metrics({ defaultMetrics: false }), log });
+      const conn = new Connection('1', serverWs, { limits: { ...LIMITS, ...limits }, clock, slots, metrics: new Metrics({ defaultMetrics: false }), log });
       const p: Pair = { conn, serverWs, client, clock, slots, errors, read: [] };
       serverWs.on('message', (raw) => {
         const n = Number(JSON.parse(raw.toString()).data.n);

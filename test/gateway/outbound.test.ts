@@ -25,16 +25,16 @@ function setup() {
     },
   };
   const state = { slow: 0 };
-  const out = new Outbound({
-    ws: socket,
-    clock,
-    maxBufferedBytes: MAX,
-    slowReaderGraceMs: GRACE_MS,
-    countOut: new Metrics({ defaultMetrics: false }).countFrameOut,
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-    describe: () => ({}),
-    onSlow: () => state.slow++,
-  });
+  const out = new Outbound(
+    {
+      clock,
+      limits: { maxBufferedBytes: MAX, slowReaderGraceMs: GRACE_MS },
+      metrics: new Metrics({ defaultMetrics: false }),
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    },
+    socket,
+    { id: '1', userId: null, readerTooSlow: () => state.slow++ },
+  );
   /** Resolves after `windows` slow-reader checks could have run. */
   const after = (windows: number) => new Promise<void>((resolve) => clock.schedule(Date.now() + windows * GRACE_MS + 10, resolve));
   /** Runs `fn` at about `ms` from now, on the same clock. */
