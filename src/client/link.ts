@@ -7,18 +7,24 @@
 import { SERVER_METHODS, type ServerFrame } from './frames.js';
 
 /**
+ * A WebSocket event handler. The parameter is `any` because each implementation types its own event
+ * classes; the client reads only `data`, `code` and `reason` from them.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: no one event type fits both
+type EventHandler = (event: any) => void;
+
+/**
  * What the client needs of a WebSocket: the browser's (and Node 22's) global WebSocket and the
- * `ws` package's both fit. Handler parameters are `any` because each implementation types its
- * own event classes; the client reads only `data`, `code` and `reason` from them.
+ * `ws` package's both fit.
  */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: any) => void) | null;
-  onmessage: ((event: any) => void) | null;
-  onclose: ((event: any) => void) | null;
-  onerror: ((event: any) => void) | null;
+  onopen: EventHandler | null;
+  onmessage: EventHandler | null;
+  onclose: EventHandler | null;
+  onerror: EventHandler | null;
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;

@@ -19,7 +19,7 @@ import type { SignInReads } from './sign-in-reads.js';
 import { memberIds, toConversation, toMessage, withRequestId } from './views.js';
 
 /** Spec §2.2: missedMessages holds at most 1000 messages. */
-export const MAX_MISSED_MESSAGES = 1000;
+const MAX_MISSED_MESSAGES = 1000;
 /**
  * missedMessages holds at most this many bytes of encoded messages (then `recovered` is false,
  * spec §2.2): 1000 messages of 4000 emoji would make a 16 MB INIT, four times MAX_BUFFERED_BYTES.

@@ -12,7 +12,7 @@ import { parseNotification } from './notifications.js';
 import { memberIds, toConversation, toMessage } from './views.js';
 
 /** Spec §3: a conversation is started with 1 to 255 other users. */
-export const MAX_INVITEES = 255;
+const MAX_INVITEES = 255;
 
 export type ConversationPage = { before?: { conversationId: string } | { time: Date }; limit: number };
 

@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import type { MembersCache } from './members.js';
 
 /** Spec §2.3: a conversation holds at most 256 members. */
-export const MAX_MEMBERS = 256;
+const MAX_MEMBERS = 256;
 /** Spec §3: one request adds 1 to 255 users. */
 export const MAX_ADDED = 255;
 

@@ -8,7 +8,7 @@ import type { ConversationRow, Friend, Store } from '../store/store.js';
 import { BatchLoader } from './batch-loader.js';
 
 /** Spec §2.2: INIT lists the 10 conversations with the latest activity. */
-export const INIT_CONVERSATIONS = 10;
+const INIT_CONVERSATIONS = 10;
 
 export class SignInReads {
   readonly #friends: BatchLoader<string, Friend[]>;

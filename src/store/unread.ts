@@ -7,7 +7,7 @@
  */
 
 /** Spec §2.2: unreadCount is counted up to 100 (100 means 100 or more). */
-export const MAX_UNREAD_COUNT = 100;
+const MAX_UNREAD_COUNT = 100;
 /**
  * Newest messages past the seen mark that a count looks at: room for MAX_UNREAD_COUNT unread ones
  * among deleted ones and the user's own. A count can only come out low when more than half of the

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MassengerClient } from '../../src/client/index.js';
 import { killAll, tempDir, type Server } from '../process/proc.js';
 import { TestClient } from '../support/client.js';
-import { connected, conversationWith, ensurePageBuilt, launch, message, messages, needsChromium, say, screenshot, signIn, startDemo, VISIBLE_MS } from './support.js';
+import { connected, conversationWith, ensurePageBuilt, launch, message, needsChromium, say, screenshot, signIn, startDemo, VISIBLE_MS } from './support.js';
 
 const dir = tempDir();
 let server: Server;

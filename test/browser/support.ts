@@ -10,8 +10,8 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { ensureBuilt, ROOT, startServer, waitUntilServing, type Server } from '../process/proc.js';
 import { CI } from '../support/services.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOTS = join(ROOT, 'docs/screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = join(ROOT, 'docs/screenshots');
 /** How long a person-visible state may take on a loaded 2-core machine (a reconnect backs off up to 30 s). */
 export const VISIBLE_MS = 45_000;
 

@@ -30,10 +30,10 @@ class TcpProxy {
   }
 
   static async start(target: { host: string; port: number }, port = 0): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
-    const server = net.createServer((client) => proxy!.#pipe(client));
+    const server = net.createServer();
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
-    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port, target);
+    const proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port, target);
+    server.on('connection', (client: net.Socket) => proxy.#pipe(client));
     return proxy;
   }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const MAIN = join(ROOT, 'dist/src/main.js');
+const MAIN = join(ROOT, 'dist/src/main.js');
 const SCRIPTS = join(ROOT, 'dist/scripts');
 
 function newestMtime(dir: string): number {

@@ -271,7 +271,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   } catch (err) {
     const logs = cluster.logs();
     await cluster.close();
-    throw new Error(`cluster did not start: ${(err as Error).message}\n${logs}`);
+    throw new Error(`cluster did not start: ${(err as Error).message}\n${logs}`, { cause: err });
   }
   return cluster;
 }

@@ -9,7 +9,7 @@ export interface DevUser {
   username: string;
 }
 
-export class HttpError extends Error {
+class HttpError extends Error {
   override name = 'HttpError';
   constructor(
     readonly status: number,

@@ -4,6 +4,8 @@
  */
 
 type Child = Node | string | number | null | undefined | false;
+// An `onkeydown` handler takes a KeyboardEvent, an `onsubmit` one an Event: no one parameter type fits every handler.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Attr = string | number | boolean | null | undefined | ((event: any) => void);
 
 export function h<K extends keyof HTMLElementTagNameMap>(
@@ -26,7 +28,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 }
 
 /** A colour of its own for each user id, so avatars tell people apart at a glance. */
-export function hue(id: string): number {
+function hue(id: string): number {
   let n = 0;
   for (const ch of id) n = (n * 31 + ch.charCodeAt(0)) % 3600;
   // Steps of the golden angle: neighbouring ids ("1", "2") land far apart on the colour wheel.
