@@ -258,6 +258,8 @@ async function main(): Promise<number> {
   return verdict.flat ? 0 : 1;
 }
 
+// Output closed under it (`| head`): clean up too, or the database and node would outlive the run.
+process.stdout.on('error', () => void cleanUp().finally(() => process.exit(1)));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     process.stderr.write(`\nsoak: ${signal}, cleaning up\n`);
