@@ -23,7 +23,7 @@ import pg from 'pg';
 import { openDb } from '../src/build.js';
 import { loadConfig } from '../src/config.js';
 import { Fleet, type FleetInterval } from './soak-fleet.js';
-import { ensureFileLimit, scrape, seed, startNode, status, type NodeProcess, type ServerSample } from './soak-node.js';
+import { ensureFileLimit, scrape, seed, startNode, status, type ServerSample } from './soak-node.js';
 import { judge, type Timed } from './soak-verdict.js';
 
 const USAGE = `usage: npm run soak -- [options]

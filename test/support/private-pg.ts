@@ -140,7 +140,7 @@ export class PrivatePostgres {
       await run(...this.#command(binary, args), { timeout: 90_000 });
     } catch (err) {
       const e = err as { stderr?: string; stdout?: string; message: string };
-      throw new Error(`${binary} ${args[0]} failed: ${e.stderr || e.stdout || e.message}\n${this.log().slice(-2000)}`);
+      throw new Error(`${binary} ${args[0]} failed: ${e.stderr || e.stdout || e.message}\n${this.log().slice(-2000)}`, { cause: err });
     }
   }
 
