@@ -32,7 +32,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { PgDb } from '../src/store/db-pg.js';
 import { migrate } from '../src/store/migrate.js';
-import { createGroup, createUser } from '../test/support/fixtures.js';
+import { createGroup, createUser } from '../scripts/support/fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/chat.js → project root and dist/src/main.js. */

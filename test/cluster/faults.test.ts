@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../support/client.js';
 import { until } from '../support/cluster.js';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
 
 describe.runIf(clusterAvailable)('cluster with Redis down and back', () => {

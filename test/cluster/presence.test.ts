@@ -6,7 +6,7 @@
  * last_visit and the publish on a loaded machine.
  */
 import { describe, expect, it } from 'vitest';
-import { befriend, createUser } from '../support/fixtures.js';
+import { befriend, createUser } from '../../scripts/support/fixtures.js';
 import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
 import { until } from '../support/cluster.js';
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MessageRow, Store } from '../../src/store/store.js';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 import type { StoreUnderTest } from './store.js';
 
 /** Lets the database clock pass a millisecond, so two writes get different times on the wire. */

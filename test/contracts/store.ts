@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MessageRow, Store } from '../../src/store/store.js';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 
 export interface StoreUnderTest {
   store: Store;

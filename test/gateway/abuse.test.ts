@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLOSE_HANDSHAKE_TIMEOUT_MS } from '../../src/transport/connection.js';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
 import { closedWithin, expectAlive, freshUsers, nodeForSuite, received, waitFor } from './helpers.js';
 import { maskedFrame, RawSocket } from './raw-socket.js';
 

@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, postgresOnly, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { signToken } from '../support/node.js';
 import { PG_BASE_URL } from '../support/services.js';
 import { nodeForSuite, Clients, closedWithin, expectAlive, freshUsers, received, sleep, waitFor } from './helpers.js';

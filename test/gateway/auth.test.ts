@@ -6,7 +6,7 @@
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
 import { nodeForSuite, closedWithin, expectAlive, freshUsers, received, sleep, waitFor, waitUntil } from './helpers.js';
 

@@ -6,7 +6,7 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend } from '../support/fixtures.js';
+import { befriend } from '../../scripts/support/fixtures.js';
 import { closedWithin, expectAlive, freshUsers, nodeForSuite, received, waitFor } from './helpers.js';
 
 const MAX_CONNECTIONS = 4;

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getHeapSnapshot } from 'node:v8';
 import WebSocket from 'ws';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import { signToken, startNode, type TestNode } from '../support/node.js';
 
 const CYCLES = Number(process.env.CHURN_CYCLES ?? 3000);

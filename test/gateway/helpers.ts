@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { Backend, BackendNode } from '../support/backends.js';
 import { TestClient, type Frame } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 
 /** A username no other test (or run) uses, so tests can share one node and one database. */

@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
 import { Clients, closedWithin, expectAlive, freshUsers, received, receivedAtLeast, sleep, waitFor, waitUntil } from './helpers.js';
 
 const RATE_LIMIT_BURST = 10;

@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { nodeForSuite, expectNone, freshUsers, sleep, waitFor } from './helpers.js';
 
 /** A change notification travels asynchronously; it takes about a millisecond on loopback. */

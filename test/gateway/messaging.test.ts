@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { nodeForSuite, expectNone, freshUsers, received, receivedAtLeast, sleep, waitFor } from './helpers.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

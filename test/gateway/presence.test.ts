@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend } from '../support/fixtures.js';
+import { befriend } from '../../scripts/support/fixtures.js';
 import { nodeForSuite, closedWithin, expectNone, freshUsers, received, sleep, waitFor } from './helpers.js';
 
 /** Spec §2.3: USER_LEFT within 5 seconds of the last connection closing. */

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { nodeForSuite, closedWithin, freshUsers, sleep } from './helpers.js';
 
 for (const backend of await backends()) {

@@ -1,7 +1,7 @@
 /** GET /massenger, the caller's conversations (spec §3), on each backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, type TestClient } from '../support/client.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { auth, backends, failure, name, send, startConversation, success } from './support.js';
 

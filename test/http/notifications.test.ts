@@ -1,7 +1,7 @@
 /** POST /socket/notifications, the private route for the main API (spec §3), on each backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, type TestClient } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { backends, envelope, failure, name, success } from './support.js';
 

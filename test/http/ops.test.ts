@@ -1,7 +1,7 @@
 /** Operations routes and unknown routes (spec §3) on a real node, on each backend. */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { freshDatabase } from '../support/pg.js';
 import { PG_BASE_URL, needs } from '../support/services.js';

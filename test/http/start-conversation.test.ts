@@ -1,7 +1,7 @@
 /** POST /massenger/startConversation (spec §3) on a real node, on each backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import { signToken, type TestNode } from '../support/node.js';
 import { auth, backends, envelope, failure, name, success } from './support.js';
 
