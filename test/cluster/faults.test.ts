@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../support/client.js';
-import { until } from '../support/cluster.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
 
@@ -24,7 +24,7 @@ describe.runIf(clusterAvailable)('cluster with Redis down and back', () => {
     const b1 = (await c.signIn(0, b!)).client;
     const c2 = (await c.signIn(1, cc!)).client;
     await c.signIn(1, p!);
-    await until(async () => (await c.post(0, '/socket/notifications', { users: [p], content: 'probe' })).body.data.users === 1, 5000, 'p online');
+    await waitUntil(async () => (await c.post(0, '/socket/notifications', { users: [p], content: 'probe' })).body.data.users === 1, 'p online', 5000, 50);
 
     // Traffic: A sends every 40 ms from before the outage until after it.
     const sent: string[] = [];
@@ -73,7 +73,7 @@ describe.runIf(clusterAvailable)('cluster with Redis down and back', () => {
     await traffic;
 
     // Every message of the traffic was acknowledged and stored, once.
-    await until(() => framesOf(a1, 'MESSAGE_SENT', (d) => sent.includes(d.message.clientMessageId)).length >= sent.length, 10_000, 'acks for the traffic');
+    await waitUntil(() => framesOf(a1, 'MESSAGE_SENT', (d) => sent.includes(d.message.clientMessageId)).length >= sent.length, 'acks for the traffic', 10_000);
     expect(framesOf(a1, 'ERROR')).toEqual([]);
     const stored = await c.db.query<{ id: string }>('SELECT client_message_id AS id FROM messages WHERE conversation_id = $1 AND client_message_id LIKE $2', [conversationId, 't-%']);
     expect(stored.rows.map((x) => x.id).sort()).toEqual([...sent].sort());
@@ -83,15 +83,15 @@ describe.runIf(clusterAvailable)('cluster with Redis down and back', () => {
     for (let i = 1; i < bIds.length; i++) expect(bIds[i]! > bIds[i - 1]!).toBe(true);
 
     // Cross-node routing works again (within a bounded wait for the subscriber to re-subscribe).
-    const routedMs = await until(
+    const routedMs = await waitUntil(
       async () => {
         const probe = tag('after');
         a1.send('SEND_MESSAGE', { conversationId, content: probe });
         await sleep(200);
         return framesOf(c2, 'MESSAGE_SENT', (d) => d.message.content === probe).length === 1;
       },
-      15_000,
       'cross-node delivery after Redis returned',
+      15_000,
       0,
     );
     console.log(`[cluster] cross-node delivery back ${routedMs} ms after /readyz 200`);

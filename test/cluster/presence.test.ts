@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { befriend, createUser } from '../../scripts/support/fixtures.js';
 import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
-import { until } from '../support/cluster.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 
 /** Spec §2.3's 5 s for a crashed node's users (lease 4 s + heartbeat 1 s), plus 1 s of slack. */
 const CRASH_OFFLINE_MS = 6000;
@@ -75,7 +75,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     await c.signIn(1, u!);
     await c.signIn(2, v!);
     // Wait until both are registered cluster-wide (their own friends are none, so nothing to observe but presence).
-    await until(async () => (await c.post(0, '/socket/notifications', { users: [u, v], content: 'probe' })).body.data.users === 2, 5000, 'u and v online');
+    await waitUntil(async () => (await c.post(0, '/socket/notifications', { users: [u, v], content: 'probe' })).body.data.users === 2, 'u and v online', 5000, 50);
     const { init } = await c.signIn(0, me!);
     const online = new Map((init.onlineFriends as Array<{ id: string; conversationId: string }>).map((o) => [o.id, o.conversationId]));
     expect(online).toEqual(new Map([[u, withU], [v, withV]]));
@@ -102,7 +102,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     const killedAt = Date.now();
     await c.kill(1, 'SIGKILL');
     await u2.closed;
-    await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0 && framesOf(h3, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9', 50);
+    await waitUntil(() => framesOf(f1, 'USER_LEFT', isU).length > 0 && framesOf(h3, 'USER_LEFT', isU).length > 0, 'USER_LEFT after kill -9', CRASH_OFFLINE_MS, 50);
     const tookMs = Date.now() - killedAt;
     console.log(`[cluster] kill -9 → USER_LEFT on the other nodes after ${tookMs} ms (lease 4 s + heartbeat 1 s)`);
     expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);
@@ -117,7 +117,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
 
     await c.restart(1);
     const again = (await c.signIn(1, u!)).client;
-    await until(() => framesOf(f1, 'USER_JOINED', isU).length === 2 && framesOf(h3, 'USER_JOINED', isU).length === 2, 5000, 'USER_JOINED after restart');
+    await waitUntil(() => framesOf(f1, 'USER_JOINED', isU).length === 2 && framesOf(h3, 'USER_JOINED', isU).length === 2, 'USER_JOINED after restart', 5000);
     expect(framesOf(f1, 'USER_JOINED', isU)[1]!.data).toEqual({ id: u, userId: u, conversationId: fu });
     // And chat works through the restarted node.
     again.send('SEND_MESSAGE', { conversationId: fu, content: 'back' });
@@ -137,7 +137,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     await u3.closed;
     // A supervisor restarts it at once, before its lease has run out.
     await c.restart(2);
-    await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9 and restart', 100);
+    await waitUntil(() => framesOf(f1, 'USER_LEFT', isU).length > 0, 'USER_LEFT after kill -9 and restart', CRASH_OFFLINE_MS, 100);
     const tookMs = Date.now() - killedAt;
     console.log(`[cluster] kill -9 + immediate restart (same NODE_ID) → USER_LEFT after ${tookMs} ms`);
     expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);
