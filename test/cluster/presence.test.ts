@@ -5,10 +5,11 @@
  * (spec §2.3; lease 4 s + heartbeat 1 s by default), asserted with 1 s of slack for the reap,
  * last_visit and the publish on a loaded machine.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { befriend, createUser } from '../../scripts/support/fixtures.js';
-import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
 import { waitUntil } from '../../scripts/support/wait.js';
+import { allGet, clusterAvailable, framesOf, notificationFence, presenceFence, tag, useCluster } from './helpers.js';
 
 /** Spec §2.3's 5 s for a crashed node's users (lease 4 s + heartbeat 1 s), plus 1 s of slack. */
 const CRASH_OFFLINE_MS = 6000;
@@ -40,13 +41,12 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
 
     // A second device on another node: nobody hears a second USER_JOINED.
     const u3 = (await c.signIn(2, u!)).client;
-    await sleep(800);
+    const u3b = await presenceFence(c, 2, 2, u!, friends, [f!, g!]); // n3 holds g3 and u3
     for (const fr of friends) expect(framesOf(fr, 'USER_JOINED', joined)).toHaveLength(1);
 
     // First device closes: U is still online (on n3).
     u2.close();
-    await u2.closed;
-    await sleep(1000);
+    const u2b = await presenceFence(c, 1, 1, u!, friends, [f!, g!]); // n2 holds g2 once u2 is gone
     for (const fr of friends) expect(framesOf(fr, 'USER_LEFT', joined)).toHaveLength(0);
     // A friend signing in now, on n1, sees U online.
     const [h] = await Promise.all([createUser(c.db, tag('h'))]);
@@ -54,12 +54,14 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     const { init } = await c.signIn(0, h!);
     expect(init.onlineFriends.map((o: { id: string }) => o.id)).toEqual([u]);
 
-    // Last device closes: USER_LEFT within 5 s (spec §2.3), once per friend connection.
+    // Last devices close (the fences' too): USER_LEFT within 5 s (spec §2.3), once per friend connection.
     const closedAt = Date.now();
-    u3.close();
+    for (const device of [u2b, u3b, u3]) device.close();
     await allGet(friends, 'USER_LEFT', joined, 5000);
-    console.log(`[cluster] USER_LEFT after the last device closed (other node): ${Date.now() - closedAt} ms`);
-    await sleep(500);
+    console.log(`[cluster] USER_LEFT after the last device closed: ${Date.now() - closedAt} ms`);
+    // Nor did the other node tell it: a sign-in on each follows what the closes there told (U is
+    // back online by them; only USER_LEFT is counted here).
+    for (const i of [1, 2]) await presenceFence(c, i, 1, u!, friends, [f!, g!]);
     for (const fr of friends) expect(framesOf(fr, 'USER_LEFT', joined)).toHaveLength(1);
     const visit = await lastVisit(u!);
     expect(visit).not.toBeNull();
@@ -106,7 +108,10 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     const tookMs = Date.now() - killedAt;
     console.log(`[cluster] kill -9 → USER_LEFT on the other nodes after ${tookMs} ms (lease 4 s + heartbeat 1 s)`);
     expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);
-    await sleep(300);
+    // A heartbeat (1 s) of each survivor: a second reap would tell again (time is the scenario);
+    // then a fence from each follows what it published.
+    await sleep(1000);
+    for (const i of [0, 2]) await notificationFence(c, i, [f!, h!], [f1, h3]);
     expect(framesOf(f1, 'USER_LEFT', isU)).toHaveLength(1);
     expect(framesOf(h3, 'USER_LEFT', isU)).toHaveLength(1);
     const visit = await lastVisit(u!);
