@@ -21,18 +21,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { PgDb } from '../src/store/db-pg.js';
 import { migrate } from '../src/store/migrate.js';
-import { createGroup, createUser } from '../test/support/fixtures.js';
+import { createDatabase } from '../scripts/support/database.js';
+import { createGroup, createUser } from '../scripts/support/fixtures.js';
+import { freePort } from '../scripts/support/ports.js';
+import { waitUntil } from '../scripts/support/wait.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/chat.js → project root and dist/src/main.js. */
@@ -179,24 +180,6 @@ process.on('exit', () => {
 // ---------------------------------------------------------------------------------------------
 // Database and Redis
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `massenger_bench_${Date.now()}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 interface Group {
   conversationId: string;
   memberIds: string[];
@@ -232,17 +215,6 @@ interface NodeProc {
   lineCount: number;
   exited: { code: number | null; signal: string | null } | null;
   stopping: boolean;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolveP, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolveP(port));
-    });
-  });
 }
 
 /** Settings of the service (spec §4) that must not leak in from the caller's shell. */
@@ -290,22 +262,21 @@ async function startNode(index: number, databaseUrl: string, redis: boolean, o: 
 }
 
 async function waitReady(node: NodeProc, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
   let last = '';
-  while (Date.now() < until) {
+  const ready = async () => {
     if (node.exited !== null) {
       throw new Error(`node ${node.index} exited before it was ready (code ${node.exited.code}):\n  ${node.lines.join('\n  ')}`);
     }
     try {
       const res = await fetch(`http://127.0.0.1:${node.port}/readyz`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
+      if (res.ok) return true;
       last = `${res.status} ${(await res.text()).slice(0, 200)}`;
     } catch (err) {
       last = String((err as Error).message);
     }
-    await sleep(100);
-  }
-  throw new Error(`node ${node.index} not ready after ${deadlineMs} ms (last /readyz: ${last}):\n  ${node.lines.join('\n  ')}`);
+    return false;
+  };
+  await waitUntil(ready, () => `node ${node.index} ready (last /readyz: ${last}):\n  ${node.lines.join('\n  ')}`, deadlineMs, 100);
 }
 
 async function stopNode(node: NodeProc): Promise<void> {
@@ -557,7 +528,7 @@ async function runOnce(n: number, o: Options): Promise<Result> {
     }
   };
   try {
-    const database = await freshDatabase();
+    const database = await createDatabase(PG_URL, 'massenger_bench');
     defer(() => database.drop());
     const db = new PgDb({ connectionString: database.url, maxConnections: 2 });
     defer(() => db.close());
@@ -851,10 +822,6 @@ function table(results: Result[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]!))).join('  ');
   return [line(head), ...rows.map(line)].join('\n');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function main(): Promise<void> {

@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { openDb } from '../src/build.js';
 import { SqlStore } from '../src/store/sql-store.js';
 import type { Db } from '../src/store/store.js';
-import { befriend, createGroup, createUser } from '../test/support/fixtures.js';
+import { befriend, createGroup, createUser } from './support/fixtures.js';
 
 const USERNAMES = ['alice', 'bob', 'carol', 'dave'];
 

@@ -4,7 +4,7 @@
  * and a 400 naming the caller when it tries to start one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import { startNode, type TestNode } from '../support/node.js';
 
 describe('a token for a user that does not exist', () => {

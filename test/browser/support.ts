@@ -4,10 +4,10 @@
  * defaults with no JWT settings (the two-minute demo), and helpers that find what a person sees.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { ensureBuilt, ROOT, startServer, waitUntilServing, type Server } from '../process/proc.js';
+import { buildOnce, ensureBuilt, newestMtime, ROOT, startServer, waitUntilServing, type Server } from '../process/proc.js';
 import { CI } from '../support/services.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -39,38 +39,17 @@ export function launch(): Promise<Browser> {
   });
 }
 
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let newest = stat.mtimeMs;
-  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
-  return newest;
-}
-
 /**
  * The server and the page built: `npm test` builds both first; a suite run alone builds what is
- * missing or older than its sources (a lock directory keeps two files from building at once).
+ * missing or older than its sources.
  */
 export async function ensurePageBuilt(): Promise<void> {
   await ensureBuilt();
   const index = join(ROOT, 'dist/web/index.html');
   const stale = () => !existsSync(index) || Math.max(newestMtime(join(ROOT, 'web')), newestMtime(join(ROOT, 'src/client'))) > statSync(index).mtimeMs;
-  const lock = join(ROOT, 'dist', '.test-web-build-lock');
-  const deadline = Date.now() + 120_000;
-  while (stale()) {
-    try {
-      mkdirSync(lock, { recursive: false });
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${lock} held for too long`);
-      await new Promise((r) => setTimeout(r, 250));
-      continue;
-    }
-    try {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'web/vite.config.ts')], { cwd: ROOT, stdio: 'ignore', timeout: 120_000 });
-    } finally {
-      rmSync(lock, { recursive: true, force: true });
-    }
-  }
+  await buildOnce('.test-web-build-lock', stale, () => {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'web/vite.config.ts')], { cwd: ROOT, stdio: 'ignore', timeout: 120_000 });
+  });
 }
 
 /** `node dist/src/main.js` as `npm start` runs it: embedded database in `dataDir`, no JWT settings. */

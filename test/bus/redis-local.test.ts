@@ -11,7 +11,8 @@ import type { BusEvent } from '../../src/bus/bus.js';
 import { redisNames } from '../../src/bus/names.js';
 import { RedisBus, redisOptions } from '../../src/bus/redis.js';
 import { RedisPresence } from '../../src/presence/redis.js';
-import { collect, message, until } from '../contracts/bus.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { collect, message } from '../contracts/bus.js';
 import { needs, REDIS_TEST_URL } from '../support/services.js';
 
 async function connect(): Promise<Redis> {
@@ -74,12 +75,12 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     expect(ids(a.events)).toEqual(['m1', 'm2', 't']);
     // A fence: an event for b goes through Redis; once it arrived, a's channel had its chance too.
     await a.bus.publish({ type: 'deliver', userIds: [ub], text: 'fence', method: 'TYPING' });
-    await until(() => b.events.length === 1);
+    await waitUntil(() => b.events.length === 1, 'the fence on b');
     expect(onA).toEqual([]);
     // The gate moved on: b's next message of that conversation (its user joined) is not held.
     const started = Date.now();
     await b.bus.publish(message(c, 3, [ua, ub], { nodeId: 'b' }));
-    await until(() => a.events.length === 4 && b.events.length === 2);
+    await waitUntil(() => a.events.length === 4 && b.events.length === 2, 'm3 on both nodes');
     expect(Date.now() - started).toBeLessThan(250);
     expect(ids(a.events)).toEqual(['m1', 'm2', 't', 'm3']);
   });
@@ -95,7 +96,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     const first = a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: 'through redis', method: 'TYPING' });
     const second = a.bus.publish({ type: 'deliver', userIds: [ua], text: 'local', method: 'TYPING' });
     await Promise.all([first, second]);
-    await until(() => a.events.length === 2, 3000, 'both events');
+    await waitUntil(() => a.events.length === 2, 'both events', 3000);
     expect(ids(a.events)).toEqual(['through redis', 'local']);
     // Once the first is back, local events are handed over directly again.
     const onA = await watch('a');
@@ -116,7 +117,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     const third = a.bus.publish(message(c, 3, [ua], { nodeId: 'a' }));
     await b.bus.publish(message(c, 2, [ua], null));
     await third;
-    await until(() => a.events.length === 3, 3000, 'three messages');
+    await waitUntil(() => a.events.length === 3, 'three messages', 3000);
     expect(ids(a.events)).toEqual(['m1', 'm2', 'm3']);
     expect(onA.length).toBe(2);
   });

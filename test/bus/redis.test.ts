@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BusEvent } from '../../src/bus/bus.js';
@@ -9,7 +8,10 @@ import { NOTIFICATIONS_CHANNEL, redisNames } from '../../src/bus/names.js';
 import { RedisBus, redisOptions } from '../../src/bus/redis.js';
 import type { Log } from '../../src/bus/redis-scripts.js';
 import { RedisPresence } from '../../src/presence/redis.js';
-import { busContract, collect, message, until } from '../contracts/bus.js';
+import { freePort } from '../../scripts/support/ports.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { busContract, collect, message } from '../contracts/bus.js';
+import { OwnRedis } from '../support/cluster.js';
 import { needs, REDIS_TEST_URL } from '../support/services.js';
 
 async function connect(url = REDIS_TEST_URL, retryMs = 50): Promise<Redis> {
@@ -30,6 +32,8 @@ async function dropPrefix(prefix: string, url = REDIS_TEST_URL): Promise<void> {
 interface TestNode {
   nodeId: string;
   redis: Redis;
+  /** The bus's subscriber connection (a duplicate of `redis`), to see what the bus sees of it. */
+  sub: Redis;
   presence: RedisPresence;
   bus: RedisBus;
   events: BusEvent[];
@@ -41,7 +45,10 @@ async function startNode(prefix: string, nodeId: string, options: { orderWaitMs?
   const redis = await connect(options.url, options.retryMs);
   const presence = new RedisPresence({ redis, nodeId, prefix, leaseTtlMs: 2000, heartbeatMs: 200 });
   await presence.start();
+  const duplicate = vi.spyOn(redis, 'duplicate');
   const bus = new RedisBus({ pub: redis, locate: (userIds) => presence.nodesHolding(userIds), nodeId, prefix, orderWaitMs: options.orderWaitMs, log: options.log });
+  const sub = duplicate.mock.results[0]!.value as Redis;
+  duplicate.mockRestore();
   await bus.start();
   const events = collect(bus);
   const close = async () => {
@@ -49,14 +56,28 @@ async function startNode(prefix: string, nodeId: string, options: { orderWaitMs?
     await bus.close();
     await redis.quit().catch(() => redis.disconnect());
   };
-  return { nodeId, redis, presence, bus, events, close };
+  return { nodeId, redis, sub, presence, bus, events, close };
 }
 
 const u = () => `u-${randomUUID()}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ids = (events: BusEvent[], conversationId: string) =>
   events.flatMap((e) => (e.type === 'message' && e.conversationId === conversationId ? [Number(e.messageId)] : []));
 const deliver = (userIds: string[], text = `{"n":"${randomUUID()}"}`) => ({ type: 'deliver' as const, userIds, text, method: 'TYPING' as const });
+
+/**
+ * A fence for "nothing more arrives": each node gets an event that another node publishes after
+ * everything published so far (a node hands its own users' events over without Redis). One Redis
+ * runs commands in turn and pushes to a subscriber in that order, so once a node has its fence, it
+ * has every earlier event meant for it. The fences are taken out of `events` again.
+ * `users[i]` is held by `nodes[i]`.
+ */
+async function fence(nodes: TestNode[], users: string[]): Promise<void> {
+  const fences = nodes.map((_, i) => deliver([users[i]!], `{"fence":"${randomUUID()}"}`));
+  await Promise.all(fences.map((f, i) => nodes[(i + 1) % nodes.length]!.bus.publish(f)));
+  const at = (n: TestNode, i: number) => n.events.findIndex((e) => e.type === 'deliver' && e.text === fences[i]!.text);
+  await waitUntil(() => nodes.every((n, i) => at(n, i) >= 0), 'every node to get its fence');
+  nodes.forEach((n, i) => n.events.splice(at(n, i), 1));
+}
 
 describe.runIf(await needs('redis'))('RedisBus', () => {
   busContract('RedisBus', async () => {
@@ -90,11 +111,11 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
     });
 
     it('routes an event only to the nodes that hold its users', async () => {
-      const { nodes: [a, b, c], users: [ua, ub] } = await start();
+      const { nodes: [a, b, c], users } = await start();
+      const [ua, ub] = users;
       await a.bus.publish(deliver([ub]));
       await a.bus.publish(deliver([ua, ub]));
-      await until(() => b.events.length === 2 && a.events.length === 1);
-      await sleep(100);
+      await fence([a, b, c], users);
       expect([a.events.length, b.events.length, c.events.length]).toEqual([1, 2, 0]);
     });
 
@@ -102,8 +123,8 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
       const { nodes: all, users } = await start();
       const targets = Array.from({ length: 900 }, (_, i) => i % 3);
       await Promise.all(targets.map((t, i) => all[i % 3]!.bus.publish(deliver([users[t]!]))));
-      await until(() => all.every((n) => n.events.length === 300), 5000, '300 events per node');
-      await sleep(50);
+      await waitUntil(() => all.every((n) => n.events.length === 300), '300 events per node', 5000);
+      await fence(all, users);
       expect(all.map((n) => n.events.length)).toEqual([300, 300, 300]);
     });
 
@@ -115,11 +136,11 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
       const rest = Array.from({ length: 49 }, (_, i) => i + 2).sort(() => Math.random() - 0.5);
       await Promise.all(
         rest.map(async (id, i) => {
-          await sleep(Math.random() * 20);
+          await sleep(Math.random() * 20); // spreads the publishes: the shuffled timing is the scenario
           await all[i % 3]!.bus.publish(message(conversationId, id, users));
         }),
       );
-      await until(() => all.every((n) => ids(n.events, conversationId).length === 50), 5000, '50 messages per node');
+      await waitUntil(() => all.every((n) => ids(n.events, conversationId).length === 50), '50 messages per node', 5000);
       const chain = Array.from({ length: 50 }, (_, i) => i + 1);
       for (const n of all) expect(ids(n.events, conversationId)).toEqual(chain);
     });
@@ -129,10 +150,10 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
       const conversationId = randomUUID();
       // History from before this Redis: nothing recorded for the conversation. 11 arrives first.
       await all[1]!.bus.publish(message(conversationId, 11, users, null, true));
-      await sleep(100);
+      await fence(all, users);
       expect(ids(all[2]!.events, conversationId)).toEqual([]);
       await all[0]!.bus.publish(message(conversationId, 10, users, null, false));
-      await until(() => all.every((n) => ids(n.events, conversationId).length === 2), 2000, 'both delivered');
+      await waitUntil(() => all.every((n) => ids(n.events, conversationId).length === 2), 'both delivered', 2000);
       for (const n of all) expect(ids(n.events, conversationId)).toEqual([10, 11]);
     });
 
@@ -142,25 +163,25 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
       await a.bus.publish(message(conversationId, 1, users));
       const parkedAt = Date.now();
       await b.bus.publish(message(conversationId, 3, users)); // 2's publisher "died"
-      await sleep(150);
+      await fence([a, b, c], users); // well within orderWaitMs
       expect(ids(c.events, conversationId)).toEqual([1]);
-      await until(() => [a, b, c].every((n) => ids(n.events, conversationId).length === 2), 2000, 'forced release');
+      await waitUntil(() => [a, b, c].every((n) => ids(n.events, conversationId).length === 2), 'forced release', 2000);
       expect(Date.now() - parkedAt).toBeGreaterThanOrEqual(280);
       await c.bus.publish(message(conversationId, 4, users));
       await a.bus.publish(message(conversationId, 2, users)); // late: published, never lost
-      await until(() => [a, b, c].every((n) => ids(n.events, conversationId).length === 4));
+      await waitUntil(() => [a, b, c].every((n) => ids(n.events, conversationId).length === 4), 'the late one');
       for (const n of [a, b, c]) expect(ids(n.events, conversationId)).toEqual([1, 3, 4, 2]);
     });
 
     it('hands each NOTIFICATIONS message to every node exactly once', async () => {
-      const { nodes: all } = await start();
+      const { nodes: all, users } = await start();
       const raw = JSON.stringify({ users: [u()], content: randomUUID() });
       const mainApi = await connect();
       await mainApi.publish(NOTIFICATIONS_CHANNEL, raw);
       await mainApi.quit();
       const mine = (n: TestNode) => n.events.filter((e) => e.type === 'notification' && e.raw === raw);
-      await until(() => all.every((n) => mine(n).length === 1));
-      await sleep(100);
+      await waitUntil(() => all.every((n) => mine(n).length === 1), 'the notification on every node');
+      await fence(all, users);
       expect(all.map((n) => mine(n).length)).toEqual([1, 1, 1]);
     });
 
@@ -174,46 +195,12 @@ describe.runIf(await needs('redis'))('RedisBus', () => {
       }
       await other.quit();
       await a.bus.publish(deliver([ua]));
-      await until(() => a.events.length === 1);
+      await waitUntil(() => a.events.length === 1, 'the good event');
       expect(a.events[0]?.type).toBe('deliver');
       expect(log.warn.mock.calls.filter(([, msg]) => msg === 'bus: dropped a malformed envelope')).toHaveLength(6);
     });
   });
 });
-
-/** A Redis server this suite owns, so it can stop and restart it. */
-class OwnRedis {
-  #child: ChildProcess | null = null;
-  constructor(readonly port: number) {}
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    this.#child = spawn('redis-server', ['--port', String(this.port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-      stdio: 'ignore',
-    });
-    const probe = new Redis(this.url, { retryStrategy: () => 20, maxRetriesPerRequest: null });
-    probe.on('error', () => {});
-    await probe.ping();
-    probe.disconnect();
-  }
-  async stop(): Promise<void> {
-    const child = this.#child;
-    this.#child = null;
-    if (!child || child.exitCode !== null) return;
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 describe.runIf(await needs('redis'))('RedisBus with Redis unreachable since start', () => {
   it('issue: close() returns within 1 s (nothing waits behind a SUBSCRIBE), and publishes reach this node meanwhile', async () => {
@@ -225,7 +212,7 @@ describe.runIf(await needs('redis'))('RedisBus with Redis unreachable since star
     const event = deliver([u()]);
     await bus.publish(event);
     expect(events).toEqual([event]);
-    await sleep(300);
+    await sleep(300); // the scenario: reconnect attempts to nowhere pile up for a while before close()
     const closing = Date.now();
     await bus.close();
     expect(Date.now() - closing).toBeLessThan(1000);
@@ -252,10 +239,10 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     await a.presence.add(ua);
     await b.presence.add(ub);
     await a.bus.publish(deliver([ub]));
-    await until(() => b.events.length === 1);
+    await waitUntil(() => b.events.length === 1, 'the event on b');
 
     await server.stop();
-    await until(() => a.redis.status !== 'ready' && b.redis.status !== 'ready', 3000, 'clients to notice');
+    await waitUntil(() => a.redis.status !== 'ready' && b.redis.status !== 'ready', 'clients to notice', 3000);
     expect(await a.presence.add(ua2)).toBe(true);
     expect(await a.presence.remove(ua)).toBe(true);
     expect(await a.presence.online([ua, ua2, ub])).toEqual(new Set([ua2]));
@@ -270,16 +257,12 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     await server.start();
     const names = redisNames(prefix);
     const probe = await connect(server.url);
-    await until(() => a.redis.status === 'ready' && b.redis.status === 'ready', 5000, 'reconnect');
+    await waitUntil(() => a.redis.status === 'ready' && b.redis.status === 'ready', 'reconnect', 5000);
     const subscribed = async () => {
       const counts = (await probe.pubsub('NUMSUB', names.nodeChannel('a'), names.nodeChannel('b'))) as (string | number)[];
       return Number(counts[1]) === 1 && Number(counts[3]) === 1;
     };
-    const deadline = Date.now() + 5000;
-    while (!(await subscribed()) || (await b.presence.online([ua2])).size === 0) {
-      if (Date.now() > deadline) throw new Error('not re-registered');
-      await sleep(20);
-    }
+    await waitUntil(async () => (await subscribed()) && (await b.presence.online([ua2])).size > 0, 'subscribed and re-registered', 5000, 20);
     await probe.quit();
     await a.bus.ping();
     expect(await b.presence.online([ua, ua2, ub])).toEqual(new Set([ua2, ub]));
@@ -287,7 +270,7 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     const before = [a.events.length, b.events.length];
     await b.bus.publish(deliver([ua2]));
     await a.bus.publish(deliver([ub]));
-    await until(() => a.events.length === before[0]! + 1 && b.events.length === before[1]! + 1, 3000, 'routing after restart');
+    await waitUntil(() => a.events.length === before[0]! + 1 && b.events.length === before[1]! + 1, 'routing after restart', 3000);
   });
 
   it("issue: only the subscriber dropped (Redis's pubsub output-buffer limit): this node's events, acks included, reach it once, directly; then through Redis again", async () => {
@@ -307,7 +290,7 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     const first = deliver([ua]);
     await a.bus.publish(first);
     expect(a.events).toEqual([first]);
-    await sleep(100);
+    await waitUntil(() => a.sub.status !== 'ready', 'the bus to see its subscriber gone');
     const notSubscribed = () => log.warn.mock.calls.filter(([, msg]) => String(msg).startsWith('bus: not subscribed'));
     expect(notSubscribed()).toHaveLength(1);
     // A stored message from this node's own client: its ack (origin) and a member held here.
@@ -319,12 +302,12 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     expect(notSubscribed()).toHaveLength(1);
     expect(a.redis.status).toBe('ready');
 
-    await until(() => log.info.mock.calls.some(([, msg]) => String(msg).startsWith('bus: subscribed again')), 5000, 'resubscribed');
+    await waitUntil(() => log.info.mock.calls.some(([, msg]) => String(msg).startsWith('bus: subscribed again')), 'resubscribed', 5000);
     expect(await subscribers()).toBe(1);
     const third = deliver([ua]);
     await a.bus.publish(third);
-    await until(() => a.events.length === 4);
-    await sleep(100);
+    await waitUntil(() => a.events.length === 4, 'the fourth event');
+    await a.bus.flush(); // nothing a published is on its way now: a second copy of `third` would be in
     expect(a.events).toEqual([first, ack, second, third]);
     expect(log.info.mock.calls.filter(([, msg]) => msg === 'bus: redis is back for publishing')).toHaveLength(0);
     await admin.quit();
@@ -345,7 +328,8 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     a.redis.emit('ready');
     // ...and the user leaves right after; this REMOVE is sent behind the re-registration.
     expect(await a.presence.remove(gone)).toBe(true);
-    await sleep(100);
+    // A fence on a's connection: a retried registration would have been sent before this PING.
+    await a.redis.ping();
     expect(await b.presence.online([gone, stays])).toEqual(new Set([stays]));
   });
 });

@@ -3,7 +3,7 @@
  * answers matched by requestId, errors with the contract's code, events by their contract names.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { freshUsers } from '../gateway/helpers.js';
 import { Clients, NODE_START_MS, startTestNode } from './support.js';

@@ -6,7 +6,7 @@
  * written again.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { befriend } from '../support/fixtures.js';
+import { befriend } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { freshUsers } from '../gateway/helpers.js';
 import { Clients, NODE_START_MS, startTestNode } from './support.js';

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
-import { befriend } from '../support/fixtures.js';
+import { befriend } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { freshUsers } from '../gateway/helpers.js';
 import { Clients, NODE_START_MS, startTestNode, TcpProxy } from './support.js';

@@ -7,8 +7,9 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/client/index.js';
-import { ensureBuilt, freePort, killAll, startServer, stop, waitUntilServing, type Server } from '../process/proc.js';
-import { befriend, createUser } from '../support/fixtures.js';
+import { ensureBuilt, killAll, startServer, stop, waitUntilServing, type Server } from '../process/proc.js';
+import { freePort } from '../../scripts/support/ports.js';
+import { befriend, createUser } from '../../scripts/support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { befriend, createUser } from '../support/fixtures.js';
+import { befriend, createUser } from '../../scripts/support/fixtures.js';
 import type { Frame } from '../support/client.js';
 import type { TestNode } from '../support/node.js';
 import { Clients as RawClients, uniqueName, waitFor } from '../gateway/helpers.js';

@@ -4,7 +4,7 @@
  * longer back-off after a 4429.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { befriend } from '../support/fixtures.js';
+import { befriend } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { freshUsers } from '../gateway/helpers.js';
 import { tokenExpiry } from '../../src/client/token.js';

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../support/client.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { signToken } from '../support/node.js';
 import { allGet, clusterAvailable, framesOf, tag, useCluster } from './helpers.js';
 

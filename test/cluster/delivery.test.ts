@@ -3,14 +3,13 @@
  * connection once, whichever node it is on. Three `node dist/src/main.js` processes share one
  * PostgreSQL database and one test-owned Redis (test/support/cluster.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../support/client.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { signToken } from '../support/node.js';
-import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
-
-/** Time to wait for a duplicate that should not come, after the expected copies arrived. */
-const SETTLE_MS = 400;
+import { waitUntil } from '../../scripts/support/wait.js';
+import { allGet, clusterAvailable, framesOf, messageFence, notificationFence, tag, useCluster } from './helpers.js';
 
 describe.runIf(clusterAvailable)('cluster delivery: every event reaches every right connection once, on every node', () => {
   const cluster = useCluster();
@@ -30,9 +29,18 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
     return { users, conversationId, a1, a2, b1, c1, d1, e1, members: [a1, a2, b1, c1, d1] };
   }
 
+  /**
+   * The fence for "once" and "not to them": a notification to every user of group() from node i,
+   * where the event came from; each connection has whatever node i published for it before.
+   */
+  async function fenceAll(i: number, g: Awaited<ReturnType<typeof group>>): Promise<void> {
+    await notificationFence(cluster(), i, Object.values(g.users), [g.a1, g.a2, g.b1, g.c1, g.d1, g.e1]);
+  }
+
   it('MESSAGE_SENT from each node reaches every member connection once; requestId only on the sending connection', async () => {
-    const { conversationId, a1, a2, c1, e1, members } = await group();
-    for (const sender of [a1, a2, c1]) {
+    const g = await group();
+    const { conversationId, a1, a2, c1, e1, members } = g;
+    for (const [sender, node] of [[a1, 0], [a2, 1], [c1, 2]] as const) {
       const content = tag('hello');
       const requestId = tag('req');
       sender.send('SEND_MESSAGE', { conversationId, content, clientMessageId: tag('cm'), requestId });
@@ -41,7 +49,7 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
       expect(ack.data.message).toMatchObject({ conversationId, content });
       const isIt = (d: Record<string, any>) => d.message.id === id;
       await allGet(members, 'MESSAGE_SENT', isIt);
-      await sleep(SETTLE_MS);
+      await fenceAll(node, g);
       for (const m of members) {
         const copies = framesOf(m, 'MESSAGE_SENT', isIt);
         expect(copies).toHaveLength(1);
@@ -53,43 +61,47 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
   });
 
   it('CONVERSATION_SEEN from n2 reaches every connection of every member on every node, once', async () => {
-    const { users, conversationId, b1, e1, members } = await group();
+    const g = await group();
+    const { users, conversationId, b1, e1, members } = g;
     b1.send('OPEN_CONVERSATION', { conversationId });
     const isIt = (d: Record<string, any>) => d.conversationId === conversationId && d.userId === users.b;
     await allGet(members, 'CONVERSATION_SEEN', isIt);
-    await sleep(SETTLE_MS);
+    await fenceAll(1, g);
     for (const m of members) expect(framesOf(m, 'CONVERSATION_SEEN', isIt)).toHaveLength(1);
     expect(framesOf(m0(members), 'CONVERSATION_SEEN')[0]!.data.seenAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(framesOf(e1, 'CONVERSATION_SEEN')).toHaveLength(0);
   });
 
   it('TYPING from n3 reaches the other members on every node once, and not the sender', async () => {
-    const { users, conversationId, a1, a2, b1, c1, d1, e1 } = await group();
+    const g = await group();
+    const { users, conversationId, a1, a2, b1, c1, d1, e1 } = g;
     c1.send('TYPING', { conversationId });
     const isIt = (d: Record<string, any>) => d.conversationId === conversationId && d.userId === users.c;
     await allGet([a1, a2, b1, d1], 'TYPING', isIt);
-    await sleep(SETTLE_MS);
+    await fenceAll(2, g);
     for (const m of [a1, a2, b1, d1]) expect(framesOf(m, 'TYPING', isIt)).toHaveLength(1);
     expect(framesOf(c1, 'TYPING')).toHaveLength(0);
     expect(framesOf(e1, 'TYPING')).toHaveLength(0);
   });
 
   it('INVITATION_SENT: startConversation on n3 reaches the invitees on n1 and n2 (every device), not the caller', async () => {
-    const { users, a1, a2, b1, c1, d1 } = await group();
+    const g = await group();
+    const { users, a1, a2, b1, c1, d1 } = g;
     // C (on n3) starts a conversation with A (devices on n1 and n2) and B (n2) through n1's HTTP API.
     const res = await cluster().post(0, '/massenger/startConversation', { userIds: [users.a, users.b] }, await signToken(users.c));
     expect(res.status).toBe(200);
     const conversationId = res.body.data.conversationId as string;
     const isIt = (d: Record<string, any>) => d.conversationId === conversationId;
     await allGet([a1, a2, b1], 'INVITATION_SENT', isIt);
-    await sleep(SETTLE_MS);
+    await fenceAll(0, g);
     for (const m of [a1, a2, b1]) expect(framesOf(m, 'INVITATION_SENT', isIt)).toHaveLength(1);
     expect(framesOf(c1, 'INVITATION_SENT')).toHaveLength(0);
     expect(framesOf(d1, 'INVITATION_SENT')).toHaveLength(0);
   });
 
   it('POST /socket/notifications on n1 reaches users on n2 and n3 and counts online users cluster-wide', async () => {
-    const { users, a1, a2, b1, c1, d1, e1 } = await group();
+    const g = await group();
+    const { users, a1, a2, b1, c1, d1, e1 } = g;
     const offline = await createUser(cluster().db, tag('offline'));
     const content = tag('notify');
     // A has devices on n1 and n2: one user, two connections. B on n2, C on n3; `offline` is nowhere.
@@ -97,14 +109,14 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
     expect(res).toEqual({ status: 200, body: { data: { users: 3 }, errors: null } });
     const isIt = (d: Record<string, any>) => d.content === content;
     await allGet([a1, a2, b1, c1], 'NOTIFICATION_SENT', isIt);
-    await sleep(SETTLE_MS);
+    await fenceAll(0, g);
     for (const m of [a1, a2, b1, c1]) {
       const copies = framesOf(m, 'NOTIFICATION_SENT', isIt);
       expect(copies).toHaveLength(1);
       expect(copies[0]!.data).toEqual({ content, name: 'Zoe', img: 'z.png' });
     }
-    expect(framesOf(d1, 'NOTIFICATION_SENT')).toHaveLength(0);
-    expect(framesOf(e1, 'NOTIFICATION_SENT')).toHaveLength(0);
+    expect(framesOf(d1, 'NOTIFICATION_SENT', isIt)).toHaveLength(0);
+    expect(framesOf(e1, 'NOTIFICATION_SENT', isIt)).toHaveLength(0);
     // The same count from every node.
     for (const i of [1, 2]) {
       const again = await cluster().post(i, '/socket/notifications', { users: [users.a, users.b, users.c, offline], content: tag('count') });
@@ -114,19 +126,23 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
 
   it('one PUBLISH on the Redis channel NOTIFICATIONS is delivered once per connection, on every node', async () => {
     const { users, a1, a2, b1, c1, d1, e1 } = await group();
+    const everyone = [a1, a2, b1, c1, d1, e1];
     const content = tag('pubsub');
     const receivers = await cluster().publish('NOTIFICATIONS', JSON.stringify({ users: [users.a, users.b, users.c], content, extra: { k: 1 } }));
     // Every node subscribes to NOTIFICATIONS, and only once.
     expect(receivers).toBe(3);
     const isIt = (d: Record<string, any>) => d.content === content;
     await allGet([a1, a2, b1, c1], 'NOTIFICATION_SENT', isIt);
-    await sleep(SETTLE_MS);
+    // A fence: a second PUBLISH from the same connection reaches every node after the first.
+    const fence = tag('fence');
+    await cluster().publish('NOTIFICATIONS', JSON.stringify({ users: Object.values(users), content: fence }));
+    await allGet(everyone, 'NOTIFICATION_SENT', (d) => d.content === fence);
     for (const m of [a1, a2, b1, c1]) {
       expect(framesOf(m, 'NOTIFICATION_SENT', isIt)).toHaveLength(1);
       expect(framesOf(m, 'NOTIFICATION_SENT', isIt)[0]!.data).toEqual({ content, extra: { k: 1 } });
     }
-    expect(framesOf(d1, 'NOTIFICATION_SENT')).toHaveLength(0);
-    expect(framesOf(e1, 'NOTIFICATION_SENT')).toHaveLength(0);
+    expect(framesOf(d1, 'NOTIFICATION_SENT', isIt)).toHaveLength(0);
+    expect(framesOf(e1, 'NOTIFICATION_SENT', isIt)).toHaveLength(0);
   });
 
   it('malformed NOTIFICATIONS publishes are dropped and every node keeps serving', async () => {
@@ -151,17 +167,17 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
       '\u0000\u00ff',
     ];
     for (const text of bad) expect(await c.publish('NOTIFICATIONS', text)).toBe(3);
-    await sleep(500);
+    // A valid publish behind them: every node handles it after the bad ones, so it is the only one delivered.
+    const content = tag('after-bad');
+    await c.publish('NOTIFICATIONS', JSON.stringify({ users: [users.a, users.b, users.c, users.d], content }));
+    await allGet([a1, b1, c1, d1], 'NOTIFICATION_SENT', (d) => d.content === content);
+    for (const m of [a1, b1, c1, d1]) expect(framesOf(m, 'NOTIFICATION_SENT').map((f) => f.data.content)).toEqual([content]);
     for (let i = 0; i < 3; i++) {
       expect(c.alive(i)).toBe(true);
       expect(await c.status(i, '/healthz')).toBe(200);
       expect(await c.status(i, '/readyz')).toBe(200);
     }
-    for (const m of [a1, b1, c1, d1]) expect(framesOf(m, 'NOTIFICATION_SENT')).toHaveLength(0);
-    // Still serving: a valid publish and a message across nodes.
-    const content = tag('after-bad');
-    await c.publish('NOTIFICATIONS', JSON.stringify({ users: [users.b, users.c], content }));
-    await allGet([b1, c1], 'NOTIFICATION_SENT', (d) => d.content === content);
+    // Still serving: a message across nodes.
     a1.send('SEND_MESSAGE', { conversationId, content: 'still here' });
     await allGet([b1, c1, d1], 'MESSAGE_SENT', (d) => d.message.content === 'still here');
     expect(c.logs(100_000)).toMatch(/dropped a NOTIFICATIONS publish that is not JSON/);
@@ -185,10 +201,10 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
       senderClients.forEach((s, i) => s.send('SEND_MESSAGE', { conversationId, content: `s${i}-${k}`, clientMessageId: `s${i}-${k}` }));
     }
     const ofConversation = (m: TestClient) => framesOf(m, 'MESSAGE_SENT', (d) => d.message.conversationId === conversationId);
-    const deadline = Date.now() + 20_000;
-    while (receivers.some((r) => ofConversation(r).length < total) && Date.now() < deadline) await sleep(50);
+    await waitUntil(() => receivers.every((r) => ofConversation(r).length >= total), `${total} messages on every connection`, 20_000, 50);
     const elapsed = Date.now() - started;
-    await sleep(SETTLE_MS);
+    // Stored after all of them: once everyone has it, a duplicate of any would be in too.
+    await messageFence(watchers[0]!, conversationId, receivers);
     for (const s of senderClients) expect(framesOf(s, 'ERROR')).toEqual([]);
 
     // The stored order, from the database through FETCH_MESSAGES (newest last, 100 a page).
@@ -201,7 +217,7 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
       if (!page.data.hasMore || ids.length === 0) break;
       before = ids[0];
     }
-    expect(history).toHaveLength(total);
+    expect(history).toHaveLength(total + 1); // and the fence
     for (const r of receivers) {
       const ids = ofConversation(r).map((f) => f.data.message.id as string);
       // Exactly once each, in strictly increasing id order, equal to the stored history.
@@ -286,7 +302,7 @@ describe.runIf(clusterAvailable)('cluster delivery: every event reaches every ri
       a1.send('SEND_MESSAGE', { conversationId, content });
       await b2.next('MESSAGE_SENT', (d) => d.message.content === content, 5000);
       samples.push(performance.now() - sent);
-      await sleep(25);
+      await sleep(25); // pacing, the scenario: 40/s stays under the rate limit
     }
     const { percentile } = await import('../support/cluster.js');
     const p50 = percentile(samples, 50);

@@ -5,10 +5,11 @@
  * (spec §2.3; lease 4 s + heartbeat 1 s by default), asserted with 1 s of slack for the reap,
  * last_visit and the publish on a loaded machine.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { befriend, createUser } from '../support/fixtures.js';
-import { allGet, clusterAvailable, framesOf, sleep, tag, useCluster } from './helpers.js';
-import { until } from '../support/cluster.js';
+import { befriend, createUser } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { allGet, clusterAvailable, framesOf, notificationFence, presenceFence, tag, useCluster } from './helpers.js';
 
 /** Spec §2.3's 5 s for a crashed node's users (lease 4 s + heartbeat 1 s), plus 1 s of slack. */
 const CRASH_OFFLINE_MS = 6000;
@@ -40,13 +41,12 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
 
     // A second device on another node: nobody hears a second USER_JOINED.
     const u3 = (await c.signIn(2, u!)).client;
-    await sleep(800);
+    const u3b = await presenceFence(c, 2, 2, u!, friends, [f!, g!]); // n3 holds g3 and u3
     for (const fr of friends) expect(framesOf(fr, 'USER_JOINED', joined)).toHaveLength(1);
 
     // First device closes: U is still online (on n3).
     u2.close();
-    await u2.closed;
-    await sleep(1000);
+    const u2b = await presenceFence(c, 1, 1, u!, friends, [f!, g!]); // n2 holds g2 once u2 is gone
     for (const fr of friends) expect(framesOf(fr, 'USER_LEFT', joined)).toHaveLength(0);
     // A friend signing in now, on n1, sees U online.
     const [h] = await Promise.all([createUser(c.db, tag('h'))]);
@@ -54,12 +54,14 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     const { init } = await c.signIn(0, h!);
     expect(init.onlineFriends.map((o: { id: string }) => o.id)).toEqual([u]);
 
-    // Last device closes: USER_LEFT within 5 s (spec §2.3), once per friend connection.
+    // Last devices close (the fences' too): USER_LEFT within 5 s (spec §2.3), once per friend connection.
     const closedAt = Date.now();
-    u3.close();
+    for (const device of [u2b, u3b, u3]) device.close();
     await allGet(friends, 'USER_LEFT', joined, 5000);
-    console.log(`[cluster] USER_LEFT after the last device closed (other node): ${Date.now() - closedAt} ms`);
-    await sleep(500);
+    console.log(`[cluster] USER_LEFT after the last device closed: ${Date.now() - closedAt} ms`);
+    // Nor did the other node tell it: a sign-in on each follows what the closes there told (U is
+    // back online by them; only USER_LEFT is counted here).
+    for (const i of [1, 2]) await presenceFence(c, i, 1, u!, friends, [f!, g!]);
     for (const fr of friends) expect(framesOf(fr, 'USER_LEFT', joined)).toHaveLength(1);
     const visit = await lastVisit(u!);
     expect(visit).not.toBeNull();
@@ -75,7 +77,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     await c.signIn(1, u!);
     await c.signIn(2, v!);
     // Wait until both are registered cluster-wide (their own friends are none, so nothing to observe but presence).
-    await until(async () => (await c.post(0, '/socket/notifications', { users: [u, v], content: 'probe' })).body.data.users === 2, 5000, 'u and v online');
+    await waitUntil(async () => (await c.post(0, '/socket/notifications', { users: [u, v], content: 'probe' })).body.data.users === 2, 'u and v online', 5000, 50);
     const { init } = await c.signIn(0, me!);
     const online = new Map((init.onlineFriends as Array<{ id: string; conversationId: string }>).map((o) => [o.id, o.conversationId]));
     expect(online).toEqual(new Map([[u, withU], [v, withV]]));
@@ -102,11 +104,14 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     const killedAt = Date.now();
     await c.kill(1, 'SIGKILL');
     await u2.closed;
-    await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0 && framesOf(h3, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9', 50);
+    await waitUntil(() => framesOf(f1, 'USER_LEFT', isU).length > 0 && framesOf(h3, 'USER_LEFT', isU).length > 0, 'USER_LEFT after kill -9', CRASH_OFFLINE_MS, 50);
     const tookMs = Date.now() - killedAt;
     console.log(`[cluster] kill -9 → USER_LEFT on the other nodes after ${tookMs} ms (lease 4 s + heartbeat 1 s)`);
     expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);
-    await sleep(300);
+    // A heartbeat (1 s) of each survivor: a second reap would tell again (time is the scenario);
+    // then a fence from each follows what it published.
+    await sleep(1000);
+    for (const i of [0, 2]) await notificationFence(c, i, [f!, h!], [f1, h3]);
     expect(framesOf(f1, 'USER_LEFT', isU)).toHaveLength(1);
     expect(framesOf(h3, 'USER_LEFT', isU)).toHaveLength(1);
     const visit = await lastVisit(u!);
@@ -117,7 +122,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
 
     await c.restart(1);
     const again = (await c.signIn(1, u!)).client;
-    await until(() => framesOf(f1, 'USER_JOINED', isU).length === 2 && framesOf(h3, 'USER_JOINED', isU).length === 2, 5000, 'USER_JOINED after restart');
+    await waitUntil(() => framesOf(f1, 'USER_JOINED', isU).length === 2 && framesOf(h3, 'USER_JOINED', isU).length === 2, 'USER_JOINED after restart', 5000);
     expect(framesOf(f1, 'USER_JOINED', isU)[1]!.data).toEqual({ id: u, userId: u, conversationId: fu });
     // And chat works through the restarted node.
     again.send('SEND_MESSAGE', { conversationId: fu, content: 'back' });
@@ -137,7 +142,7 @@ describe.runIf(clusterAvailable)('cluster presence', () => {
     await u3.closed;
     // A supervisor restarts it at once, before its lease has run out.
     await c.restart(2);
-    await until(() => framesOf(f1, 'USER_LEFT', isU).length > 0, CRASH_OFFLINE_MS, 'USER_LEFT after kill -9 and restart', 100);
+    await waitUntil(() => framesOf(f1, 'USER_LEFT', isU).length > 0, 'USER_LEFT after kill -9 and restart', CRASH_OFFLINE_MS, 100);
     const tookMs = Date.now() - killedAt;
     console.log(`[cluster] kill -9 + immediate restart (same NODE_ID) → USER_LEFT after ${tookMs} ms`);
     expect(tookMs).toBeLessThanOrEqual(CRASH_OFFLINE_MS);

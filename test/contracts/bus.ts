@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Bus, BusEvent } from '../../src/bus/bus.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 
 export interface BusFixture {
   bus: Bus;
@@ -13,15 +14,6 @@ export interface BusFixture {
   hold(userIds: string[]): Promise<void>;
   /** Closes the bus and everything the fixture opened. */
   close(): Promise<void>;
-}
-
-/** Polls until `check` is true; fails after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Subscribes a handler that records every event. */
@@ -60,8 +52,9 @@ export function busContract(name: string, makeBus: () => Promise<BusFixture>): v
       await hold([user]);
       const text = '{"method":"USER_LEFT","data":{"userId":"7"}}';
       await bus.publish({ type: 'deliver', userIds: [user], text, method: 'USER_LEFT' });
-      await until(() => events.length === 1);
-      await new Promise((r) => setTimeout(r, 50));
+      await waitUntil(() => events.length === 1, 'the event');
+      // The port's own fence: once flush() resolves, nothing this node published is on its way.
+      await bus.flush();
       expect(events).toEqual([{ type: 'deliver', userIds: [user], text, method: 'USER_LEFT' }]);
     });
 
@@ -73,7 +66,7 @@ export function busContract(name: string, makeBus: () => Promise<BusFixture>): v
       const conversationId = randomUUID();
       // Issued back to back without awaiting each, as the core's per-conversation tail does.
       await Promise.all(Array.from({ length: 30 }, (_, i) => bus.publish(message(conversationId, i + 1, [user]))));
-      await until(() => events.length === 30);
+      await waitUntil(() => events.length === 30, '30 messages');
       expect(events.map((e) => (e.type === 'message' ? Number(e.messageId) : -1))).toEqual(
         Array.from({ length: 30 }, (_, i) => i + 1),
       );
@@ -84,7 +77,7 @@ export function busContract(name: string, makeBus: () => Promise<BusFixture>): v
       const events = collect(bus);
       const event = message(randomUUID(), 1, [`u-${randomUUID()}`], { nodeId });
       await bus.publish(event);
-      await until(() => events.length === 1);
+      await waitUntil(() => events.length === 1, 'the message');
       expect(events[0]).toEqual(event);
     });
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { AppendMessageInput, AppendOutcome, AppendResult, Db, Store } from '../../src/store/store.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import type { StoreUnderTest } from './store.js';
 
 function stored(outcome: AppendOutcome | undefined): AppendResult {

@@ -3,13 +3,14 @@
  * order of refusals, tombstones whose text is gone from the database, strictly later updatedAt,
  * the changed-since list of reconnect recovery, unreadCount and private.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MessageRow, Store } from '../../src/store/store.js';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 import type { StoreUnderTest } from './store.js';
 
 /** Lets the database clock pass a millisecond, so two writes get different times on the wire. */
-const nextMillisecond = () => new Promise((r) => setTimeout(r, 3));
+const nextMillisecond = () => sleep(3);
 
 export function storeChangesContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
   describe(`Store edits, deletes and members: ${name}`, () => {

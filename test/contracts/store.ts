@@ -2,9 +2,10 @@
  * The Store contract, run against every Db (style §13). Each test makes its own users and
  * conversations, so one migrated database serves the whole suite.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db, MessageRow, Store } from '../../src/store/store.js';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -139,7 +140,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       await createGroup(db, [x, y]); // not mine
       // A few ms apart: the time cursor below is an ISO time, which holds milliseconds only, while
       // the database keeps microseconds; two messages in one millisecond would share a cursor.
-      const apart = () => new Promise((r) => setTimeout(r, 3));
+      const apart = () => sleep(3);
       await send(c2, y, 'to me');
       await apart();
       await send(c3, me, 'from me');

@@ -10,7 +10,7 @@ import type { Client } from '../../src/core/chat.js';
 import { SendPipeline, type SendPipelineOptions } from '../../src/core/send-pipeline.js';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 
 /** A connection as the core sees it, keeping what it was sent. */
 function client(id: string): Client & { inbox: string[] } {

@@ -9,7 +9,9 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLOSE_HANDSHAKE_TIMEOUT_MS } from '../../src/transport/connection.js';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { openConnections } from '../support/metrics.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 import { closedWithin, expectAlive, freshUsers, nodeForSuite, received, waitFor } from './helpers.js';
 import { maskedFrame, RawSocket } from './raw-socket.js';
 
@@ -19,12 +21,6 @@ const DEVICES = 200;
 const MEMBERS = 256;
 
 const backend = (await backends()).at(-1)!;
-
-/** Open connections as the node counts them. */
-async function openConnections(t: BackendNode): Promise<number> {
-  const text = await (await fetch(`${t.http}/metrics`)).text();
-  return Number(text.split('\n').find((l) => l.startsWith('massenger_connections '))?.split(' ')[1]);
-}
 
 /** Sends half of a frame that declares 1000 bytes, then one byte every 50 ms until the server hangs up. */
 function slowloris(raw: RawSocket): void {
@@ -45,17 +41,17 @@ describe(`gateway abuse: a slowloris before sign-in (${backend.name})`, () => {
 
   it('sending half a frame does not hold the deadline: 4401 at AUTH_TIMEOUT_MS, and the socket is cut when the close goes unanswered', async () => {
     const t = node();
-    const before = await openConnections(t);
+    const before = await openConnections(t.http);
     const raw = await RawSocket.open(t.ws);
     const started = Date.now();
     slowloris(raw);
-    await raw.until(() => raw.closeCode !== null, 'close frame', AUTH_TIMEOUT_MS + 3000);
+    await waitUntil(() => raw.closeCode !== null, 'a close frame on the raw socket', AUTH_TIMEOUT_MS + 3000);
     expect(raw.closeCode).toBe(4401);
     expect(Date.now() - started).toBeGreaterThanOrEqual(AUTH_TIMEOUT_MS - 100);
     // It answers neither the close nor pings: cut after CLOSE_HANDSHAKE_TIMEOUT_MS, not ws's 30 s.
     await raw.ended;
     expect(Date.now() - started).toBeLessThan(AUTH_TIMEOUT_MS + CLOSE_HANDSHAKE_TIMEOUT_MS + 2000);
-    await vi.waitFor(async () => expect(await openConnections(t)).toBe(before), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await openConnections(t.http)).toBe(before), { timeout: 5000, interval: 20 });
   }, 30_000);
 });
 
@@ -75,7 +71,7 @@ describe(`gateway abuse (${backend.name})`, () => {
     const watcher = await clients.online(friend!);
     const raw = await RawSocket.open(t.ws);
     raw.sendJson({ method: 'AUTHENTICATE', data: { token: await t.token(mallory!) } });
-    await raw.until(() => raw.json().some((f) => f.method === 'INIT'), 'INIT');
+    await waitUntil(() => raw.json().some((f) => f.method === 'INIT'), 'INIT on the raw socket');
     await waitFor(watcher, 'USER_JOINED', (d) => d.userId === mallory);
     const started = Date.now();
     slowloris(raw);
@@ -103,7 +99,7 @@ describe(`gateway abuse (${backend.name})`, () => {
     const last = all.pop()!;
     for (const d of all) d.close();
     await Promise.all(all.map((d) => closedWithin(d)));
-    await vi.waitFor(async () => expect(await openConnections(t)).toBe(2), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(async () => expect(await openConnections(t.http)).toBe(2), { timeout: 10_000, interval: 20 });
     // The fence: the watcher's PONG comes after anything published before it.
     await expectAlive(watcher);
     expect(received(watcher, 'USER_LEFT')).toHaveLength(0);

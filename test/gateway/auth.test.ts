@@ -5,10 +5,11 @@
  */
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../scripts/support/wait.js';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
-import { nodeForSuite, closedWithin, expectAlive, freshUsers, received, sleep, waitFor, waitUntil } from './helpers.js';
+import { clockPast, closedWithin, expectAlive, freshUsers, nodeForSuite, presenceFence, received, receivedAtLeast, waitFor } from './helpers.js';
 
 const AUTH_TIMEOUT_MS = 1000;
 const secret = new TextEncoder().encode(TEST_SECRET);
@@ -147,10 +148,8 @@ for (const backend of await backends()) {
       const stored = received(o, 'MESSAGE_SENT').slice(1).map((f) => f.data.message.id as string);
       for (const { client, init } of devices) {
         expect(client.frames[0]!.method).toBe('INIT');
-        await waitUntil(
-          () => new Set([...init.missedMessages.map((m: any) => m.id), ...received(client, 'MESSAGE_SENT').map((f) => f.data.message.id)]).size >= total,
-          'every message, missed or live',
-        ).catch(() => undefined); // the assertion below shows what is missing
+        // Every ack is in, and each live copy was written with its ack: the fence brings the rest.
+        await client.fence();
         const seen = new Set<string>([...init.missedMessages.map((m: any) => m.id), ...received(client, 'MESSAGE_SENT').map((f) => f.data.message.id)]);
         expect([...seen].sort((x, y) => Number(x) - Number(y))).toEqual(stored);
         const live = received(client, 'MESSAGE_SENT').map((f) => Number(f.data.message.id));
@@ -190,14 +189,15 @@ for (const backend of await backends()) {
 
     it('closes with 4401 when no AUTHENTICATE comes within AUTH_TIMEOUT_MS, and not a signed-in connection', async () => {
       const [me] = await freshUsers(t, 1);
+      const signedIn = await clients.online(me!);
       const started = Date.now();
       const idle = await clients.open('/socket');
-      const signedIn = await clients.online(me!);
       const { code } = await closedWithin(idle, AUTH_TIMEOUT_MS + 3000);
       expect(code).toBe(4401);
       expect(Date.now() - started).toBeGreaterThanOrEqual(AUTH_TIMEOUT_MS - 50);
       expect(received(idle, 'ERROR').map((f) => f.data.code)).toEqual(['UNAUTHENTICATED']);
-      await sleep(Math.max(0, started + AUTH_TIMEOUT_MS + 200 - Date.now()));
+      // The signed-in connection opened first, so its sign-in deadline, had it stayed, was due
+      // before idle's, and one clock fires them in order (transport/deadlines.ts).
       await expectAlive(signedIn);
     });
 
@@ -227,13 +227,13 @@ for (const backend of await backends()) {
       const { client } = await clients.signIn(me!);
       await waitFor(f, 'USER_JOINED', (d) => d.userId === me);
       client.send('AUTHENTICATE', { token: await signToken(me!, 7200), lastMessageId: '0' });
-      await waitUntilCount(client, 'INIT', 2);
+      await receivedAtLeast(client, 'INIT', 2);
       const second = received(client, 'INIT')[1]!.data;
       expect(second.userId).toBe(me);
       expect(second.conversations.map((c: any) => c.id)).toEqual([conv]);
       expect(second.missedMessages).toEqual([]);
       await say(client, conv, 'still signed in');
-      await sleep(200);
+      await presenceFence(clients, me!, [f]);
       expect(received(f, 'USER_JOINED', (d) => d.userId === me)).toHaveLength(1);
       expect(received(f, 'USER_LEFT')).toHaveLength(0);
     });
@@ -246,7 +246,7 @@ for (const backend of await backends()) {
       const reply = await client.request('AUTHENTICATE', { token: await t.token(other!) }, 'INIT');
       expect(reply.method).toBe('ERROR');
       expect(reply.data).toMatchObject({ code: 'FORBIDDEN', method: 'AUTHENTICATE' });
-      await sleep(100);
+      await client.fence();
       expect(received(client, 'INIT')).toHaveLength(1);
       // Still signed in as me: my conversation works, theirs is not found.
       expect((await say(client, mine, 'me still')).author).toBe(me);
@@ -263,12 +263,13 @@ for (const backend of await backends()) {
       await waitFor(a, 'INIT');
       await waitFor(b, 'INIT');
       b.send('AUTHENTICATE', { token: await signToken(refreshed!, 3600) });
-      await waitUntilCount(b, 'INIT', 2);
+      await receivedAtLeast(b, 'INIT', 2);
 
       const { code } = await closedWithin(a, 4000);
       expect(code).toBe(4401);
       expect(received(a, 'ERROR').map((f) => f.data.code)).toEqual(['UNAUTHENTICATED']);
-      await sleep(1200); // past b's first exp too (signed a moment later, so up to a second later than a's)
+      // Past b's first exp too: signed a moment after a's, it may be a second later.
+      await clockPast(clients, refreshed!, 2);
       await expectAlive(b);
       expect(received(b, 'ERROR')).toHaveLength(0);
     });
@@ -296,12 +297,4 @@ for (const backend of await backends()) {
       expect(received(client, 'ERROR')).toHaveLength(0);
     });
   });
-}
-
-async function waitUntilCount(client: { frames: Array<{ method: string }> }, method: string, n: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (client.frames.filter((f) => f.method === method).length < n) {
-    if (Date.now() > deadline) throw new Error(`fewer than ${n} ${method} frames`);
-    await sleep(10);
-  }
 }

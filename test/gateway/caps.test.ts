@@ -6,7 +6,8 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend } from '../support/fixtures.js';
+import { befriend } from '../../scripts/support/fixtures.js';
+import { openConnections } from '../support/metrics.js';
 import { closedWithin, expectAlive, freshUsers, nodeForSuite, received, waitFor } from './helpers.js';
 
 const MAX_CONNECTIONS = 4;
@@ -30,12 +31,6 @@ function upgradeRefusal(url: string): Promise<{ status: number; body: string }> 
   });
 }
 
-/** Open connections as the node counts them. */
-async function openConnections(t: BackendNode): Promise<number> {
-  const text = await (await fetch(`${t.http}/metrics`)).text();
-  return Number(text.split('\n').find((l) => l.startsWith('massenger_connections '))?.split(' ')[1]);
-}
-
 for (const backend of await backends()) {
   describe(`gateway connection caps (${backend.name})`, () => {
     const { clients, node } = nodeForSuite(backend, {
@@ -49,7 +44,7 @@ for (const backend of await backends()) {
     });
     // Each test starts from an empty node: the connections of the one before are gone.
     beforeEach(async () => {
-      await vi.waitFor(async () => expect(await openConnections(t)).toBe(0), { timeout: 5000, interval: 20 });
+      await vi.waitFor(async () => expect(await openConnections(t.http)).toBe(0), { timeout: 5000, interval: 20 });
     });
 
     it('refuses the upgrade past MAX_CONNECTIONS with 503 and the envelope; connections that never sign in are let go at AUTH_TIMEOUT_MS', async () => {
@@ -62,7 +57,7 @@ for (const backend of await backends()) {
       expect(closes.map((c) => c.code)).toEqual(idle.map(() => 4401));
       expect(Date.now() - started).toBeGreaterThanOrEqual(AUTH_TIMEOUT_MS - 100);
       // Their places are free again.
-      await vi.waitFor(async () => expect(await openConnections(t)).toBe(0), { timeout: 5000, interval: 20 });
+      await vi.waitFor(async () => expect(await openConnections(t.http)).toBe(0), { timeout: 5000, interval: 20 });
       const [me] = await freshUsers(t, 1);
       await expectAlive(await clients.online(me!));
     });
@@ -86,7 +81,7 @@ for (const backend of await backends()) {
       // A slot given back is free again: one device leaves, another signs in.
       devices[0]!.close();
       await closedWithin(devices[0]!);
-      await vi.waitFor(async () => expect(await openConnections(t)).toBe(2), { timeout: 5000, interval: 20 });
+      await vi.waitFor(async () => expect(await openConnections(t.http)).toBe(2), { timeout: 5000, interval: 20 });
       await expectAlive(await clients.online(me!));
       // The friend heard of the user once, and never that they left: a device was always online.
       await expectAlive(watcher);

@@ -8,7 +8,9 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getHeapSnapshot } from 'node:v8';
 import WebSocket from 'ws';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { scrape } from '../support/metrics.js';
 import { signToken, startNode, type TestNode } from '../support/node.js';
 
 const CYCLES = Number(process.env.CHURN_CYCLES ?? 3000);
@@ -88,14 +90,11 @@ async function churn(t: TestNode, users: string[], from: number, count: number):
 
 /** Waits until the node holds no connection and no online user: every disconnect was handled. */
 async function settled(t: TestNode): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const text = await (await fetch(`${t.http}/metrics`)).text();
-    const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
-    if (value('massenger_connections') === 0 && value('massenger_online_users') === 0) return;
-    if (Date.now() > deadline) throw new Error('connections never drained');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const drained = async () => {
+    const value = await scrape(t.http);
+    return value('massenger_connections') === 0 && value('massenger_online_users') === 0;
+  };
+  await waitUntil(drained, 'every disconnect handled', 30_000, 50);
 }
 
 const t = await startNode(process.env.DATABASE_URL === undefined ? {} : { DATABASE_URL: process.env.DATABASE_URL });

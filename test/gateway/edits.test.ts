@@ -8,8 +8,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
-import { befriend, createGroup } from '../support/fixtures.js';
-import { expectAlive, freshUsers, nodeForSuite, received, waitFor, waitUntil } from './helpers.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { expectAlive, freshUsers, nodeForSuite, received, waitFor } from './helpers.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 

@@ -1,13 +1,17 @@
 /**
- * Small helpers shared by the gateway suites: unique fixtures, deadlines and the few assertions
- * every suite repeats (a connection still answers PING; a connection was closed with a code).
+ * Small helpers shared by the gateway suites: unique fixtures, deadlines, fences (what proves
+ * that something did not happen) and the few assertions every suite repeats (a connection still
+ * answers PING; a connection was closed with a code).
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { createUser } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 import type { Backend, BackendNode } from '../support/backends.js';
 import { TestClient, type Frame } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
-import type { TestNode } from '../support/node.js';
+import { openConnections } from '../support/metrics.js';
+import { signToken, type TestNode } from '../support/node.js';
 
 /** A username no other test (or run) uses, so tests can share one node and one database. */
 export function uniqueName(prefix = 'u'): string {
@@ -19,17 +23,6 @@ export async function freshUsers(t: Pick<TestNode, 'db'>, n: number, prefix = 'u
   const ids: string[] = [];
   for (let i = 0; i < n; i++) ids.push(await createUser(t.db, uniqueName(`${prefix}${i}`)));
   return ids;
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(10);
-  }
 }
 
 /** The close code and reason the client saw, or a failure when it stays open past `timeoutMs`. */
@@ -47,14 +40,56 @@ export async function closedWithin(client: TestClient, timeoutMs = 5000): Promis
 
 /** Asserts that the connection is open and served: PING answered by PONG with the requestId. */
 export async function expectAlive(client: TestClient): Promise<void> {
-  const reply = await client.request('PING', {}, 'PONG');
-  expect(reply.method).toBe('PONG');
+  await client.fence();
 }
 
-/** Asserts that nothing matching arrives within `ms` (used only for "must not be delivered" rules). */
-export async function expectNone(client: TestClient, method: string, match: (f: Frame) => boolean = () => true, ms = 300): Promise<void> {
-  await sleep(ms);
+/**
+ * Asserts that no frame of `method` matching has arrived, behind a fence (TestClient.fence). Call
+ * it once the cause was acknowledged (its sender's reply, or another recipient's copy): a node
+ * writes a fan-out to every recipient at once, so a copy this connection should not get would have
+ * been written before its PING was read.
+ */
+export async function expectNone(client: TestClient, method: string, match: (f: Frame) => boolean = () => true): Promise<void> {
+  await client.fence();
   expect(client.frames.filter((f) => f.method === method && match(f))).toEqual([]);
+}
+
+/**
+ * Waits until the node has handled every close so far, holding exactly `open` connections: a
+ * client's own close event comes before or after the node's, in no set order.
+ */
+export async function closesHandled(t: Pick<TestNode, 'http'>, open: number): Promise<void> {
+  let last = NaN;
+  await waitUntil(async () => (last = await openConnections(t.http)) === open, () => `${open} open connections on the node (${last})`);
+}
+
+/**
+ * Proves that the node has told `watchers` every presence change of `userId` it began so far, and
+ * returns the connection that proved it. That new connection of the user signs in; a sign-in waits
+ * for the user's earlier transitions (core/roster.ts runs them in turn), so its INIT comes after
+ * what they wrote; then each watcher's fence proves it has read that. The user must be online on
+ * another connection still (else this sign-in is itself a change), and a close counts only once the
+ * node has handled it (closesHandled).
+ */
+export async function presenceFence(clients: Clients, userId: string, watchers: TestClient[]): Promise<TestClient> {
+  const witness = await clients.online(userId);
+  for (const w of watchers) await w.fence();
+  return witness;
+}
+
+/**
+ * Waits until the gateway's clock has fired every deadline due within `seconds` from now, counted
+ * in whole seconds as a token's exp is: a witness of `userId` signs in with a token that expires
+ * then and is closed with 4401 at its exp. The clock fires deadlines in order of time, a slot's in
+ * the order they were set (transport/deadlines.ts), so every one set before and due by then has
+ * fired when the witness closes.
+ */
+export async function clockPast(clients: Clients, userId: string, seconds: number): Promise<void> {
+  const witness = await clients.open();
+  witness.send('AUTHENTICATE', { token: await signToken(userId, seconds) });
+  await waitFor(witness, 'INIT');
+  const { code } = await closedWithin(witness, seconds * 1000 + 3000);
+  expect(code).toBe(4401);
 }
 
 /** Every frame of `method` received so far whose data matches. */
@@ -89,10 +124,6 @@ export async function receivedAtLeast(
 }
 
 /**
- * The clients a suite opened, so `afterEach` can close them all (TestNode only closes its own
- * at node shutdown). Clients are opened against the node `node()` returns at call time.
- */
-/**
  * One node per describe block, started before its tests (on `backend`, with `env` over the test
  * defaults); the clients a test opened are closed after it, the node after the block. Call it
  * inside describe(); `node()` answers from the first beforeAll on.
@@ -115,6 +146,10 @@ export function nodeForSuite(backend: Backend, env: Record<string, string> = {})
   return { node, clients };
 }
 
+/**
+ * The clients a suite opened, so `afterEach` can close them all (TestNode only closes its own
+ * at node shutdown). Clients are opened against the node `node()` returns at call time.
+ */
 export class Clients {
   readonly #node: () => TestNode;
   #open: TestClient[] = [];

@@ -10,7 +10,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MISSED_BYTES } from '../../src/core/chat.js';
 import { backends, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { expectAlive, freshUsers, nodeForSuite } from './helpers.js';
 
 const MAX_BUFFERED_BYTES = 256 * 1024;

@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
-import { befriend, createGroup } from '../support/fixtures.js';
+import { befriend, createGroup } from '../../scripts/support/fixtures.js';
 import { expectAlive, freshUsers, nodeForSuite, received, waitFor } from './helpers.js';
 
 for (const backend of await backends()) {

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { Clients, freshUsers, received, receivedAtLeast } from './helpers.js';
 
 const SENDERS = 4;

@@ -10,7 +10,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postgresOnly } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { freshDatabase } from '../support/pg.js';
 import { PG_BASE_URL } from '../support/services.js';

@@ -5,8 +5,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
-import { Clients, freshUsers, received, waitUntil } from './helpers.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { Clients, freshUsers, received } from './helpers.js';
 
 const SENDERS = 12;
 const EACH = 20;

@@ -5,8 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { befriend } from '../support/fixtures.js';
-import { nodeForSuite, closedWithin, expectNone, freshUsers, received, sleep, waitFor } from './helpers.js';
+import { befriend } from '../../scripts/support/fixtures.js';
+import { closedWithin, closesHandled, expectNone, freshUsers, nodeForSuite, presenceFence, received, receivedAtLeast, waitFor } from './helpers.js';
 
 /** Spec §2.3: USER_LEFT within 5 seconds of the last connection closing. */
 const USER_LEFT_WITHIN_MS = 5000;
@@ -44,7 +44,9 @@ for (const backend of await backends()) {
       expect((await waitFor(r1, 'USER_JOINED')).data).toEqual({ id: me, userId: me, conversationId: reverseConv });
 
       await clients.online(me!); // a second device
-      await expectNone(s1, 'USER_JOINED');
+      // A third proves that whatever the second one's sign-in told has arrived.
+      await presenceFence(clients, me!, [s1, f1, f2, r1]);
+      expect(received(s1, 'USER_JOINED')).toEqual([]);
       for (const c of [f1, f2, r1]) expect(received(c, 'USER_JOINED')).toHaveLength(1);
     });
 
@@ -59,12 +61,13 @@ for (const backend of await backends()) {
       expect(await lastVisit(me!)).toBeNull();
 
       phone.close();
-      await closedWithin(phone);
-      await sleep(300);
+      await closesHandled(t, 3); // f, s and the laptop
+      const tablet = await presenceFence(clients, me!, [f]);
       expect(received(f, 'USER_LEFT')).toHaveLength(0);
       expect(await lastVisit(me!)).toBeNull();
 
       const before = Date.now();
+      tablet.close();
       laptop.close();
       const left = await waitFor(f, 'USER_LEFT', () => true, USER_LEFT_WITHIN_MS);
       expect(left.data).toEqual({ userId: me });
@@ -72,7 +75,7 @@ for (const backend of await backends()) {
       const visited = await lastVisit(me!);
       expect(visited).toBeInstanceOf(Date);
       expect(Math.abs(visited!.getTime() - Date.now())).toBeLessThan(10_000);
-      await expectNone(s, 'USER_LEFT', undefined, 100);
+      await expectNone(s, 'USER_LEFT');
 
       // Signing in again is a new first connection: friends hear USER_JOINED again, and INIT shows lastVisit.
       const { init } = await clients.signIn(friend!);
@@ -80,7 +83,8 @@ for (const backend of await backends()) {
       expect(shared.users.find((u: any) => u.id === me)).toMatchObject({ online: false, lastVisit: visited!.toISOString() });
       expect(shared.active).toBe(false);
       await clients.online(me!);
-      await waitFor(f, 'USER_JOINED', (d) => d.userId === me);
+      await receivedAtLeast(f, 'USER_JOINED', 2, (d) => d.userId === me);
+      await presenceFence(clients, me!, [f]);
       expect(received(f, 'USER_JOINED', (d) => d.userId === me)).toHaveLength(2);
     });
 
@@ -91,7 +95,8 @@ for (const backend of await backends()) {
       const anonymous = await clients.open();
       anonymous.send('AUTHENTICATE', { token: 'bad' });
       await closedWithin(anonymous);
-      await expectNone(f, 'USER_JOINED', undefined, 200);
+      await closesHandled(t, 1); // f alone
+      await expectNone(f, 'USER_JOINED');
       expect(received(f, 'USER_LEFT')).toHaveLength(0);
     });
 
@@ -111,7 +116,7 @@ for (const backend of await backends()) {
       expect(body).toEqual({ data: { conversationId: expect.stringMatching(/^[0-9]+$/) }, errors: null });
       const conversationId = body.data.conversationId;
       for (const client of [b1, b2, c1]) expect((await waitFor(client, 'INVITATION_SENT')).data).toEqual({ conversationId });
-      await expectNone(mine, 'INVITATION_SENT', undefined, 100);
+      await expectNone(mine, 'INVITATION_SENT');
 
       // The new conversation works at once, and the offline invitee finds it in INIT.
       const ack = await b1.request('SEND_MESSAGE', { conversationId, content: 'thanks for the invite' }, 'MESSAGE_SENT');

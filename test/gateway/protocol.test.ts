@@ -8,8 +8,9 @@ import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
 import type { TestClient } from '../support/client.js';
-import { createGroup } from '../support/fixtures.js';
-import { nodeForSuite, closedWithin, expectAlive, freshUsers, received, waitFor, waitUntil } from './helpers.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { nodeForSuite, closedWithin, expectAlive, freshUsers, received, waitFor } from './helpers.js';
 
 const MAX_FRAME_BYTES = 4096;
 

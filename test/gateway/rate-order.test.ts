@@ -2,10 +2,11 @@
  * Rate limiting keeps the order of replies, and a connection closed for its rate (4429) still
  * gets the answer to every frame accepted before: a stored message is always acknowledged.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends, type BackendNode } from '../support/backends.js';
-import { createGroup } from '../support/fixtures.js';
-import { nodeForSuite, closedWithin, freshUsers, sleep } from './helpers.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
+import { nodeForSuite, closedWithin, freshUsers } from './helpers.js';
 
 for (const backend of await backends()) {
   describe(`gateway rate limit, order of replies (${backend.name})`, () => {

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { waitUntil } from '../../scripts/support/wait.js';
 
 export interface ServerFrame {
   opcode: number;
@@ -39,7 +40,7 @@ export class RawSocket {
       `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     );
-    await raw.until(() => raw.#upgraded, 'the 101 answer');
+    await waitUntil(() => raw.#upgraded, 'the 101 answer on the raw socket');
     return raw;
   }
 
@@ -61,15 +62,6 @@ export class RawSocket {
   get closeCode(): number | null {
     const close = this.frames.find((f) => f.opcode === 0x8);
     return close === undefined ? null : close.payload.readUInt16BE(0);
-  }
-
-  /** Polls until `condition` holds; fails after `timeoutMs`. */
-  async until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`raw socket: no ${what} within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
   }
 
   destroy(): void {

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { openDb } from '../../src/build.js';
 import { backends, postgresOnly, type BackendNode } from '../support/backends.js';
 import { TestClient } from '../support/client.js';
-import { createGroup } from '../support/fixtures.js';
+import { createGroup } from '../../scripts/support/fixtures.js';
 import { PG_BASE_URL } from '../support/services.js';
 import { freshUsers } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { befriend, createUser } from '../support/fixtures.js';
+import { befriend, createUser } from '../../scripts/support/fixtures.js';
 import { startNode, type TestNode } from '../support/node.js';
 
 describe('gateway smoke (PGlite)', () => {

@@ -1,7 +1,7 @@
 /** GET /massenger/:conversationId and the case-insensitive prefix (spec §3), on each backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestClient } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { auth, backends, envelope, failure, name, send, startConversation, success } from './support.js';
 

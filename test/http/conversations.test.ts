@@ -1,7 +1,9 @@
 /** GET /massenger, the caller's conversations (spec §3), on each backend. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, type TestClient } from '../support/client.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import type { TestClient } from '../support/client.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 import type { TestNode } from '../support/node.js';
 import { auth, backends, failure, name, send, startConversation, success } from './support.js';
 
@@ -45,6 +47,7 @@ for (const backend of backends) {
         const alice = await createUser(t.db, name('alice'), 'https://img.example/alice.png');
         const bob = await createUser(t.db, name('bob'));
         const carol = await createUser(t.db, name('carol'));
+        // A few ms apart, so each has an activity time of its own.
         const withBob = await start(alice, [bob]);
         await sleep(10);
         const withCarol = await start(alice, [carol]);
@@ -105,12 +108,9 @@ for (const backend of backends) {
         const b = await signIn(bob);
         b.close();
         await b.closed;
+        // Set once the node has handled the close, which the client's close event does not prove.
         let user: any;
-        for (let i = 0; i < 50; i++) {
-          user = (await list(alice))[0].users.find((u: any) => u.id === bob);
-          if (user.lastVisit !== null) break;
-          await sleep(100);
-        }
+        await waitUntil(async () => (user = (await list(alice))[0].users.find((u: any) => u.id === bob)).lastVisit !== null, "bob's lastVisit", 5000, 100);
         expect(user).toMatchObject({ lastVisit: expect.stringMatching(ISO), online: false });
         expect((await list(alice))[0]).toMatchObject({ id: conversationId, active: false });
       });
@@ -154,6 +154,7 @@ for (const backend of backends) {
       it('pages with before = an ISO 8601 time: activity strictly older', async () => {
         const alice = await createUser(t.db, name('alice'));
         const bob = await createUser(t.db, name('bob'));
+        // Apart, so that `before` one's activity time leaves the older ones only.
         const old = await start(alice, [bob]);
         await sleep(20);
         const middle = await start(alice, [bob]);

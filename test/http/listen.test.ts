@@ -4,7 +4,7 @@
  * is covered once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import { startNode, type TestNode } from '../support/node.js';
 
 describe('HTTP over a real socket (PGlite)', () => {

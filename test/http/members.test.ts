@@ -4,7 +4,7 @@
  * request changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { auth, backends, failure, name, success } from './support.js';
 

@@ -17,7 +17,7 @@ import { AppError } from '../../src/errors.js';
 import { MAX_NOTIFICATION_BYTES, MAX_NOTIFICATION_DEPTH, parseNotification } from '../../src/core/notifications.js';
 import { BODY_LIMIT_BYTES } from '../../src/http/app.js';
 import { TestClient } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import { signToken, startNode, TEST_SECRET, type TestNode } from '../support/node.js';
 import { needs, REDIS_TEST_URL } from '../support/services.js';
 import { failure, name, success } from './support.js';

@@ -1,7 +1,7 @@
 /** POST /socket/notifications, the private route for the main API (spec §3), on each backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, type TestClient } from '../support/client.js';
-import { createUser } from '../support/fixtures.js';
+import type { TestClient } from '../support/client.js';
+import { createUser } from '../../scripts/support/fixtures.js';
 import type { TestNode } from '../support/node.js';
 import { backends, envelope, failure, name, success } from './support.js';
 
@@ -43,13 +43,13 @@ for (const backend of backends) {
         const frame = await client.next('NOTIFICATION_SENT');
         expect(frame.data).toEqual(expected);
       }
-      await sleep(100);
-      await e.request('PING', {}, 'PONG');
+      // The answer came after the fan-out wrote every copy: the fence brings eve's, if any.
+      await e.fence();
       expect(e.all('NOTIFICATION_SENT')).toEqual([]);
       // One notification, one frame per connection, even with a user named twice.
       success(await notify({ users: [bob, bob], content: 'twice' }));
       await b.next('NOTIFICATION_SENT', (d) => d.content === 'twice');
-      await sleep(100);
+      await b.fence();
       expect(b.all('NOTIFICATION_SENT').filter((f) => f.data.content === 'twice')).toHaveLength(1);
     });
 
@@ -131,7 +131,7 @@ for (const backend of backends) {
       failure(await notify({ nonsense: true }, {}), 401);
       const badJson = await t.node.app.inject({ method: 'POST', url: URL_, headers: { 'content-type': 'application/json' }, payload: '{"users":' });
       failure(badJson, 401);
-      await sleep(100);
+      await client.fence();
       expect(client.all('NOTIFICATION_SENT')).toEqual([]);
     });
 

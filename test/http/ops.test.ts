@@ -1,7 +1,8 @@
 /** Operations routes and unknown routes (spec §3) on a real node, on each backend. */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser } from '../support/fixtures.js';
+import { createUser } from '../../scripts/support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 import type { TestNode } from '../support/node.js';
 import { freshDatabase } from '../support/pg.js';
 import { PG_BASE_URL, needs } from '../support/services.js';
@@ -146,10 +147,8 @@ describe.runIf(await needs('postgres'))('GET /readyz while PostgreSQL refuses co
 
     await admin(`ALTER DATABASE ${database.name} ALLOW_CONNECTIONS true`);
     let res = await t.node.app.inject({ method: 'GET', url: '/readyz' });
-    for (let i = 0; i < 20 && res.statusCode !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      res = await t.node.app.inject({ method: 'GET', url: '/readyz' });
-    }
+    const ready = async () => (res = await t.node.app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200;
+    await waitUntil(ready, () => `/readyz 200 (last ${res.statusCode} ${res.body})`, 2000, 100);
     expectReady(success(res));
   });
 });

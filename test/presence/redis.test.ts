@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisNames } from '../../src/bus/names.js';
 import { redisOptions } from '../../src/bus/redis.js';
 import { RedisPresence, type RedisPresenceOptions } from '../../src/presence/redis.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 import { presenceContract } from '../contracts/presence.js';
-import { until } from '../contracts/bus.js';
 import { needs, REDIS_TEST_URL } from '../support/services.js';
 
 async function connect(): Promise<Redis> {
@@ -26,13 +27,6 @@ async function dropPrefix(prefix: string): Promise<void> {
 
 const u = () => `u-${randomUUID()}`;
 
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.runIf(await needs('redis'))('RedisPresence', () => {
   presenceContract('RedisPresence', async () => {
@@ -107,11 +101,12 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       // kill -9: the connection drops, nothing is cleaned up, the heartbeat can no longer refresh.
       a.redis.disconnect(false);
       const killedAt = Date.now();
-      await until(() => lost.length > 0, 2000, 'onLost');
+      await waitUntil(() => lost.length > 0, 'onLost', 2000);
       const elapsedMs = Date.now() - killedAt;
       // Bound: the lease lapses, then the next heartbeat of a survivor reaps (plus slack for a loaded CI box).
       expect(elapsedMs).toBeLessThanOrEqual(400 + 100 + 1000);
-      await new Promise((r) => setTimeout(r, 300));
+      // Three more beats of each survivor: a second reap would report u1 again. Time is the scenario.
+      await sleep(3 * short.heartbeatMs);
       expect(lost).toEqual([[u1]]);
       expect(await b.presence.online([u1, u2, u3])).toEqual(new Set([u2, u3]));
     });
@@ -129,18 +124,18 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       await a.presence.add(alone);
       await a.presence.add(shared);
       await c.presence.add(shared);
-      await until(() => lost.length > 0, 2000, 'the reap');
+      await waitUntil(() => lost.length > 0, 'the reap', 2000);
       expect(lost).toEqual([[alone]]);
       // (Whether b still sees `alone` offline now depends on a's next beat: not asserted.)
       // Attached after the fact: buffered like onLost. Only `alone` had been announced offline.
-      await eventually(async () => (await b.presence.online([alone])).size === 1, 're-registration');
+      await waitUntil(async () => (await b.presence.online([alone])).size === 1, 're-registration', 2000, 20);
       a.presence.onFound((ids) => found.push(ids));
       // The registration's answer reaches a just after Redis shows the user back.
-      await eventually(async () => found.length > 0, 'onFound');
+      await waitUntil(() => found.length > 0, 'onFound', 2000);
       expect(found).toEqual([[alone]]);
       // a's next beats find its lease lapsed again and re-register, but report nobody twice for one
       // reap (a second reap waits for the 5 s reap lock).
-      await new Promise((r) => setTimeout(r, 1300));
+      await sleep(1300); // two more of a's beats: the time is the scenario
       expect(found).toEqual([[alone]]);
       expect(lost).toEqual([[alone]]);
     });
@@ -155,11 +150,7 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       const names = redisNames(prefix);
       await b.redis.del(names.alive('a'), names.nodeUsers('a'), names.userNodes(user), names.nodes);
       expect(await b.presence.online([user])).toEqual(new Set());
-      const deadline = Date.now() + 2000;
-      while ((await b.presence.online([user])).size === 0) {
-        if (Date.now() > deadline) throw new Error('not re-registered');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitUntil(async () => (await b.presence.online([user])).size > 0, 're-registration', 2000, 20);
       expect(await b.redis.sismember(names.nodes, 'a')).toBe(1);
       expect(found).toEqual([]);
     });

@@ -5,34 +5,31 @@
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../scripts/support/ports.js';
+import { waitUntil } from '../../scripts/support/wait.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/main.js');
 const SCRIPTS = join(ROOT, 'dist/scripts');
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
+/** The newest modification time under `path` (a file, or a directory and everything in it), in ms. */
+export function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
   return newest;
 }
 
 /**
- * Builds dist/ when it is missing or older than the sources (`npm test` builds first, so this is
- * for running a suite alone). A lock directory keeps two test files from building at once.
+ * Runs `build` once if `stale()`, one test file at a time: a lock directory in dist/ keeps two
+ * files from building at once, and a file that waited for it finds the output built.
  */
-export async function ensureBuilt(): Promise<void> {
-  const lock = join(ROOT, 'dist', '.test-build-lock');
-  const stale = () =>
-    !existsSync(MAIN) ||
-    !existsSync(join(SCRIPTS, 'token.js')) ||
-    !existsSync(join(SCRIPTS, 'demo-data.js')) ||
-    Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'scripts'))) > statSync(MAIN).mtimeMs;
+export async function buildOnce(lockName: string, stale: () => boolean, build: () => void): Promise<void> {
+  const lock = join(ROOT, 'dist', lockName);
   const deadline = Date.now() + 120_000;
   while (stale()) {
     mkdirSync(join(ROOT, 'dist'), { recursive: true });
@@ -40,17 +37,11 @@ export async function ensureBuilt(): Promise<void> {
       mkdirSync(lock);
     } catch {
       if (Date.now() > deadline) throw new Error(`${lock} held for too long`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
       continue;
     }
     try {
-      // tsc emits even with type errors elsewhere in the tree; only missing output is fatal here.
-      try {
-        execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'ignore', timeout: 120_000 });
-      } catch {
-        /* reported as type errors by `npx tsc --noEmit`; the check below decides */
-      }
-      if (!existsSync(MAIN)) throw new Error('tsc did not produce dist/src/main.js');
+      build();
       return;
     } finally {
       rmSync(lock, { recursive: true, force: true });
@@ -58,15 +49,24 @@ export async function ensureBuilt(): Promise<void> {
   }
 }
 
-/** A port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolvePort(port));
-    });
+/**
+ * Builds dist/ when it is missing or older than the sources (`npm test` builds first, so this is
+ * for running a suite alone).
+ */
+export async function ensureBuilt(): Promise<void> {
+  const stale = () =>
+    !existsSync(MAIN) ||
+    !existsSync(join(SCRIPTS, 'token.js')) ||
+    !existsSync(join(SCRIPTS, 'demo-data.js')) ||
+    Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'scripts'))) > statSync(MAIN).mtimeMs;
+  await buildOnce('.test-build-lock', stale, () => {
+    // tsc emits even with type errors elsewhere in the tree; only missing output is fatal here.
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'ignore', timeout: 120_000 });
+    } catch {
+      /* reported as type errors by `npx tsc --noEmit`; the check below decides */
+    }
+    if (!existsSync(MAIN)) throw new Error('tsc did not produce dist/src/main.js');
   });
 }
 
@@ -121,30 +121,26 @@ export async function startServer(env: Record<string, string>): Promise<Server> 
 
 /** Waits until GET path answers 200, or the process exits, or the deadline passes. */
 export async function waitUntilServing(server: Server, path = '/healthz', timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let exitedWith: number | string | null = null;
   void server.exited.then((code) => (exitedWith = code));
-  while (Date.now() < deadline) {
+  const serving = async () => {
     if (exitedWith !== null) throw new Error(`server exited with ${exitedWith}: ${server.stderr()}${server.stdout()}`);
     try {
       const res = await fetch(`${server.http}${path}`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 200) return;
+      await res.arrayBuffer();
+      return res.status === 200;
     } catch {
-      /* not listening yet */
+      return false; // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server not serving ${path} within ${timeoutMs} ms: ${server.stderr()}${server.stdout()}`);
+  };
+  await waitUntil(serving, () => `the server to serve ${path}: ${server.stderr()}${server.stdout()}`, timeoutMs, 100);
 }
 
 /** Sends SIGTERM and resolves with the exit code and how long the exit took. */
 export async function stop(server: Server, timeoutMs = 10_000): Promise<{ code: number | string; ms: number }> {
   const started = Date.now();
   server.child.kill('SIGTERM');
-  const code = await Promise.race([
-    server.exited,
-    new Promise<string>((r) => setTimeout(() => r('timeout'), timeoutMs)),
-  ]);
+  const code = await Promise.race([server.exited, sleep(timeoutMs, 'timeout')]);
   return { code, ms: Date.now() - started };
 }
 

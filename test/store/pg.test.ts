@@ -5,7 +5,7 @@ import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
 import { storeChangesContract } from '../contracts/store-changes.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';
 

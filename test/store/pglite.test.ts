@@ -7,7 +7,7 @@ import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
 import { storeChangesContract } from '../contracts/store-changes.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'massenger-pglite-'));

@@ -85,6 +85,16 @@ export class TestClient {
     return this.next([replyMethod, 'ERROR'], (d) => d.requestId === requestId, timeoutMs);
   }
 
+  /**
+   * A fence: sends PING and waits for its PONG. The server handles a connection's frames in turn
+   * and writes to it in order, so once the PONG is here, so is every frame the server wrote to this
+   * connection before it read the PING.
+   */
+  async fence(timeoutMs = 5000): Promise<void> {
+    const reply = await this.request('PING', {}, 'PONG', timeoutMs);
+    if (reply.method !== 'PONG') throw new Error(`PING answered with ${JSON.stringify(reply)}`);
+  }
+
   /** Frames of a method received so far. */
   all(method: string): Frame[] {
     return this.frames.filter((f) => f.method === method);
@@ -94,5 +104,3 @@ export class TestClient {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
   }
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,11 +7,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { migrate } from '../../src/store/migrate.js';
 import { PgDb } from '../../src/store/db-pg.js';
-import { ensureBuilt, freePort, startServer, waitUntilServing, type Server } from '../process/proc.js';
-import { TestClient, type Frame } from './client.js';
+import { freePort } from '../../scripts/support/ports.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { ensureBuilt, startServer, waitUntilServing, type Server } from '../process/proc.js';
+import { TestClient } from './client.js';
 import { TEST_SECRET, signToken } from './node.js';
 import { freshDatabase } from './pg.js';
 import { CI } from './services.js';
@@ -177,20 +180,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const client = await cluster.open(i);
       client.send('AUTHENTICATE', { token: await signToken(userId), ...extra });
       // Polled rather than raced with next('ERROR'): a pending next() would swallow the test's first ERROR.
-      const deadline = Date.now() + 10_000;
-      let answer: Frame | undefined;
-      while ((answer = client.frames.find((f) => f.method === 'INIT' || f.method === 'ERROR')) === undefined) {
-        if (Date.now() > deadline) throw new Error(`sign-in of ${userId} on ${node(i).nodeId}: no INIT within 10 s`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      if (answer.method === 'ERROR') throw new Error(`sign-in of ${userId} on ${node(i).nodeId}: ${JSON.stringify(answer.data)}`);
+      const answer = () => client.frames.find((f) => f.method === 'INIT' || f.method === 'ERROR');
+      await waitUntil(() => answer() !== undefined, `INIT for ${userId} on ${node(i).nodeId}`, 10_000);
+      if (answer()!.method === 'ERROR') throw new Error(`sign-in of ${userId} on ${node(i).nodeId}: ${JSON.stringify(answer()!.data)}`);
       const init = await client.next('INIT');
       return { client, init: init.data };
     },
     async closeClients() {
       const open = clients.splice(0);
       for (const c of open) c.close();
-      await Promise.all(open.map((c) => Promise.race([c.closed, new Promise((r) => setTimeout(r, 2000))])));
+      await Promise.all(open.map((c) => Promise.race([c.closed, sleep(2000)])));
     },
     async post(i, path, body, token) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -208,14 +207,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }
     },
     async waitStatus(i, path, want, timeoutMs) {
-      const started = Date.now();
       let last = -1;
-      while (Date.now() - started < timeoutMs) {
-        last = await cluster.status(i, path);
-        if (last === want) return Date.now() - started;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`${node(i).nodeId} ${path} still ${last} after ${timeoutMs} ms (want ${want})`);
+      return waitUntil(async () => (last = await cluster.status(i, path)) === want, () => `${node(i).nodeId} ${path} ${want} (still ${last})`, timeoutMs, 100);
     },
     async publish(channel, text) {
       if (publisher === null) {
@@ -274,16 +267,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     throw new Error(`cluster did not start: ${(err as Error).message}\n${logs}`, { cause: err });
   }
   return cluster;
-}
-
-/** Resolves with the time `check` took to return true, polling every `everyMs`; rejects after timeoutMs. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return Date.now() - started;
 }
 
 /** Percentile (0..100) of a sample, nearest rank. */

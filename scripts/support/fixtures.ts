@@ -1,6 +1,6 @@
 /**
  * Rows the main API would own (users, friendships, their private conversations), written with
- * plain SQL so tests and the demo script do not depend on the store under test.
+ * plain SQL so the demo script, the benchmark and the tests do not depend on the store under test.
  */
 import type { Db } from '../../src/store/store.js';
 
