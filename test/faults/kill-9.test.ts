@@ -13,8 +13,8 @@ import { openDb } from '../../src/build.js';
 import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/store/migrate.js';
 import type { Db } from '../../src/store/store.js';
-import { until } from '../support/cluster.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { TEST_SECRET } from '../support/node.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';
@@ -117,11 +117,11 @@ for (const { name, make } of await targets()) {
         pump();
       }
       const acked = () => senders.reduce((n, { sender }) => n + sender.records.filter((r) => r.answer?.method === 'MESSAGE_SENT').length, 0);
-      await until(() => acked() >= target.ackedBeforeKill, 60_000, `${target.ackedBeforeKill} acknowledgements`);
+      await waitUntil(() => acked() >= target.ackedBeforeKill, `${target.ackedBeforeKill} acknowledgements`, 60_000);
       first.child.kill('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
       loading = false;
-      await until(() => senders.every(({ sender }) => sender.closedWith !== null), 10_000, 'every connection closed by the kill');
+      await waitUntil(() => senders.every(({ sender }) => sender.closedWith !== null), 'every connection closed by the kill', 10_000);
 
       // After the kill: every acknowledged message is stored once, with its id.
       const records = senders.flatMap(({ sender }) => sender.records);
@@ -140,7 +140,7 @@ for (const { name, make } of await targets()) {
         senders.push({ sender: again, conversationId });
         for (const r of old.records.filter((x) => x.answer?.method !== 'MESSAGE_SENT')) resent.push(again.send(r.conversationId, r));
       }
-      await until(() => senders.every(({ sender }) => sender.outstanding === 0), 30_000, 'answers to the resends');
+      await waitUntil(() => senders.every(({ sender }) => sender.outstanding === 0), 'answers to the resends', 30_000);
       expect(resent.filter((r) => r.answer?.method !== 'MESSAGE_SENT')).toEqual([]);
       for (const r of resent.filter((x) => storedIds.has(x.clientMessageId))) {
         expect((r.answer as { message: { id: string } }).message.id, 'a resend of a message stored before the kill').toBe(storedIds.get(r.clientMessageId));

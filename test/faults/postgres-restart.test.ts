@@ -10,8 +10,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../support/cluster.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { waitUntil } from '../../scripts/support/wait.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { PrivatePostgres, privatePostgresAvailable } from '../support/private-pg.js';
 import { ChatSender, expectDurableAndChained, outcomes, STORED_SQL, type SendRecord, type StoredMessage } from './chat-load.js';
@@ -90,22 +90,22 @@ describe.runIf(privatePostgresAvailable())('PostgreSQL stopped and started under
 
     const phases: Array<{ mode: 'fast' | 'immediate'; stoppingAt: number; stoppedAt: number; refusedMs: number; startMs: number; ackMs: number; readyMs: number }> = [];
     try {
-      await until(() => ackedAfter(0) >= 100, 15_000, 'acknowledgements before the outage');
+      await waitUntil(() => ackedAfter(0) >= 100, 'acknowledgements before the outage', 15_000);
       for (const mode of ['fast', 'immediate'] as const) {
         const stopping = Date.now();
         await server.stopServer(mode);
         const stopped = Date.now();
         // Refusals from every sender, and readiness off, while the server is down; traffic goes on.
-        const refusedMs = await until(() => senders.every((s) => s.records.some((r) => r.sentAt > stopped && r.answer?.method === 'ERROR')), ANSWER_BOUND_MS, `refusals after the ${mode} stop`);
-        await until(() => probes.some((p) => p.at > stopped && p.status === 503), 10_000, `/readyz 503 after the ${mode} stop`);
-        await until(() => refusedAfter(stopped) >= senders.length * 20, 10_000, 'sending through the outage');
+        const refusedMs = await waitUntil(() => senders.every((s) => s.records.some((r) => r.sentAt > stopped && r.answer?.method === 'ERROR')), `refusals after the ${mode} stop`, ANSWER_BOUND_MS);
+        await waitUntil(() => probes.some((p) => p.at > stopped && p.status === 503), `/readyz 503 after the ${mode} stop`, 10_000);
+        await waitUntil(() => refusedAfter(stopped) >= senders.length * 20, 'sending through the outage', 10_000);
         const starting = Date.now();
         await server.startServer();
         const started = Date.now();
-        const ackMs = await until(() => ackedAfter(started) >= senders.length, 30_000, `acknowledgements after the ${mode} restart`);
-        const readyMs = await until(() => probes.some((p) => p.at > started && p.status === 200), 30_000, `/readyz 200 after the ${mode} restart`);
+        const ackMs = await waitUntil(() => ackedAfter(started) >= senders.length, `acknowledgements after the ${mode} restart`, 30_000);
+        const readyMs = await waitUntil(() => probes.some((p) => p.at > started && p.status === 200), `/readyz 200 after the ${mode} restart`, 30_000);
         phases.push({ mode, stoppingAt: stopping, stoppedAt: stopped, refusedMs, startMs: started - starting, ackMs, readyMs });
-        await until(() => ackedAfter(started + 1000) >= senders.length * 5, 10_000, 'traffic after the restart');
+        await waitUntil(() => ackedAfter(started + 1000) >= senders.length * 5, 'traffic after the restart', 10_000);
       }
     } finally {
       sending = false;
@@ -113,7 +113,7 @@ describe.runIf(privatePostgresAvailable())('PostgreSQL stopped and started under
       probing = false;
       await prober;
     }
-    await until(() => senders.every((s) => s.outstanding === 0), ANSWER_BOUND_MS, 'an answer to every send');
+    await waitUntil(() => senders.every((s) => s.outstanding === 0), 'an answer to every send', ANSWER_BOUND_MS);
 
     // Every send answered within the bound, by an acknowledgement or UNAVAILABLE.
     const records = all();
@@ -151,7 +151,7 @@ describe.runIf(privatePostgresAvailable())('PostgreSQL stopped and started under
     // Clients send the refused ones again with the same clientMessageId: each is acknowledged and
     // stored once; an in-doubt one is answered with the message stored at the crash.
     const resent = senders.flatMap((s) => s.records.filter((r) => r.answer?.method === 'ERROR').map((r) => s.send(r.conversationId, r)));
-    await until(() => senders.every((s) => s.outstanding === 0), ANSWER_BOUND_MS, 'answers to the resends');
+    await waitUntil(() => senders.every((s) => s.outstanding === 0), 'answers to the resends', ANSWER_BOUND_MS);
     expect(resent.filter((r) => r.answer?.method !== 'MESSAGE_SENT')).toEqual([]);
     const after = await storedMessages(server, [...conversations.keys()]);
     expectDurableAndChained([...acked, ...resent], after);

@@ -9,7 +9,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../process/proc.js';
+import { freePort } from '../../scripts/support/ports.js';
 import { CI } from './services.js';
 
 const run = promisify(execFile);
