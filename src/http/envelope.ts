@@ -108,14 +108,17 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
  * A whole HTTP/1.1 answer carrying a failure envelope, for a raw socket that has no request or
- * reply object yet (a request Node could not parse); the connection is closed after it.
+ * reply object: a request Node could not parse, or a WebSocket upgrade that is refused. The
+ * connection is closed after it. `headers` are extra header lines (name → value).
  */
-function rawAnswer(status: number, message: string): string {
+export function rawAnswer(status: number, message: string, headers: Record<string, string> = {}): string {
   const body = JSON.stringify(fail(message));
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    extra +
     'Connection: close\r\n\r\n' +
     body
   );

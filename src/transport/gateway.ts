@@ -2,15 +2,16 @@
  * The WebSocket side of the HTTP server: upgrades on `/` and `/socket` (within MAX_CONNECTIONS),
  * frame decoding and dispatch, the ping/pong heartbeat and the shutdown drain. ws shares Fastify's
  * http.Server (`noServer`), and enforces MAX_FRAME_BYTES itself through `maxPayload` (close 1009).
- * Every connection's deadlines run on one clock (deadlines.ts).
+ * Every connection's deadlines run on one clock (deadlines.ts). Every refused upgrade, ours or
+ * ws's, is answered with the HTTP envelope (spec §3).
  */
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Chat } from '../core/chat.js';
 import type { Log } from '../core/log.js';
-import { AppError, toAppError } from '../errors.js';
-import { fail } from '../http/envelope.js';
+import { AppError, type ErrorCode, httpStatus, toAppError } from '../errors.js';
+import { rawAnswer } from '../http/envelope.js';
 import type { Metrics } from '../metrics.js';
 import { CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
 import { decode } from '../protocol/codec.js';
@@ -38,6 +39,9 @@ const SOCKET_PATHS = new Set(['/', '/socket']);
 
 /** After SHUTDOWN_TIMEOUT_MS, this long for terminated sockets to report and disconnects to be told. */
 const HARD_DEADLINE_MS = 2000;
+
+/** The WebSocket versions ws speaks, named in a refusal of any other (RFC 6455 §4.4). */
+const SUPPORTED_VERSIONS = [13, 8];
 
 export class Gateway {
   readonly #wss: WebSocketServer;
@@ -70,6 +74,14 @@ export class Gateway {
       skipUTF8Validation: true,
     });
     this.#wss.on('error', (err) => this.#log.error({ err }, 'websocket server error'));
+    // ws checks the handshake itself (GET, `Upgrade: websocket`, Sec-WebSocket-Key, -Version,
+    // -Protocol) and would answer a bad one in plain text; with a listener here it hands the
+    // refusal over instead, so the answer is the envelope like every other.
+    this.#wss.on('wsClientError', (err, socket, req) => {
+      const version = Number(req.headers['sec-websocket-version']);
+      const headers: Record<string, string> = SUPPORTED_VERSIONS.includes(version) ? {} : { 'Sec-WebSocket-Version': SUPPORTED_VERSIONS.join(', ') };
+      this.#refuse(socket, 'INVALID_DATA', `not a valid WebSocket handshake: ${err.message}`, headers);
+    });
     deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#heartbeat = setInterval(() => this.#beat(), deps.options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -83,14 +95,21 @@ export class Gateway {
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    if (!SOCKET_PATHS.has(path)) return refuseUpgrade(socket, 404, 'not found: WebSocket upgrades are served on / and /socket');
-    if (!this.accepting) return refuseUpgrade(socket, 503, 'the server is shutting down; connect again');
+    if (!SOCKET_PATHS.has(path)) return this.#refuse(socket, 'NOT_FOUND', 'not found: WebSocket upgrades are served on / and /socket');
+    if (!this.accepting) return this.#refuse(socket, 'UNAVAILABLE', 'the server is shutting down; connect again');
     // Counted before the handshake too, so a burst of upgrades cannot overshoot the cap.
     if (this.#connections.size >= this.#opts.maxConnections) {
-      this.#metrics.errors.inc({ code: 'UNAVAILABLE' });
-      return refuseUpgrade(socket, 503, 'this server holds as many connections as it may; connect again later');
+      return this.#refuse(socket, 'UNAVAILABLE', 'this server holds as many connections as it may; connect again later');
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+  }
+
+  /** Answers an upgrade that is not served with the envelope (spec §3), counts it, and closes the socket. */
+  #refuse(socket: Duplex, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+    this.#metrics.errors.inc({ code });
+    // As ws does: the socket goes once the answer is flushed, whether or not the peer closes its side.
+    socket.once('finish', () => socket.destroy());
+    socket.end(rawAnswer(httpStatus[code], message, headers));
   }
 
   #accept(ws: WebSocket): void {
@@ -209,16 +228,4 @@ export class Gateway {
     this.#clock.close();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
-}
-
-/** Answers an upgrade that is not served with the HTTP envelope (spec §3) and closes the socket. */
-function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify(fail(message));
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
 }
