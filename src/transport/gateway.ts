@@ -5,7 +5,8 @@
  * Every connection's deadlines run on one clock (deadlines.ts). Every refused upgrade, ours or
  * ws's, is answered with the HTTP envelope (spec §3).
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Chat } from '../core/chat.js';
@@ -44,6 +45,7 @@ const HARD_DEADLINE_MS = 2000;
 const SUPPORTED_VERSIONS = [13, 8];
 
 export class Gateway {
+  readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #chat: Pick<Chat, 'handle' | 'disconnect' | 'flush'>;
   readonly #metrics: Metrics;
@@ -60,6 +62,7 @@ export class Gateway {
   #closing: Promise<void> | null = null;
 
   constructor(deps: { server: Server; chat: Pick<Chat, 'handle' | 'disconnect' | 'flush'>; metrics: Metrics; log: Log; options: GatewayOptions }) {
+    this.#server = deps.server;
     this.#chat = deps.chat;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
@@ -94,6 +97,10 @@ export class Gateway {
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Node hands every request carrying `Upgrade` to this event, whatever it asks for; RFC 9110
+    // §7.8 lets a server ignore an upgrade it does not speak and answer the request itself
+    // (`curl --http2` asks for h2c on every http:// request, /healthz included).
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') return this.#serveWithoutUpgrade(req, socket);
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (!SOCKET_PATHS.has(path)) return this.#refuse(socket, 'NOT_FOUND', 'not found: WebSocket upgrades are served on / and /socket');
     if (!this.accepting) return this.#refuse(socket, 'UNAVAILABLE', 'the server is shutting down; connect again');
@@ -102,6 +109,26 @@ export class Gateway {
       return this.#refuse(socket, 'UNAVAILABLE', 'this server holds as many connections as it may; connect again later');
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+  }
+
+  /**
+   * Gives a request that asked for another protocol than WebSocket to the HTTP side, as if it had
+   * not asked. Node's parser stopped at its headers, so a body cannot be read: such a request is
+   * refused, and the connection closes after the answer either way.
+   */
+  #serveWithoutUpgrade(req: IncomingMessage, socket: Duplex): void {
+    if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) {
+      return this.#refuse(socket, 'INVALID_DATA', 'a request with a body cannot ask for an Upgrade other than websocket; send it without');
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.once('finish', () => socket.destroy());
+      socket.end();
+    });
+    this.#server.emit('request', req, res);
   }
 
   /** Answers an upgrade that is not served with the envelope (spec §3), counts it, and closes the socket. */

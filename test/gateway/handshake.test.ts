@@ -72,6 +72,20 @@ describe('WebSocket handshake refusals', () => {
     enveloped(await rawHttp(port, upgrade('Sec-WebSocket-Version: 13\r\n', { path: '/socket?x=1' })), 400);
   });
 
+  it('a request asking for another Upgrade than websocket (curl --http2: h2c) is answered as plain HTTP, not 404', async () => {
+    const h2c = (method: string, path: string, headers = '') =>
+      `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n${headers}\r\n`;
+    const health = await rawHttp(port, h2c('GET', '/healthz'));
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body)).toEqual({ data: { status: 'up' }, errors: null });
+    expect(health.headers.connection).toBe('close');
+    expect(enveloped(await rawHttp(port, h2c('GET', '/Massenger')), 401)).toMatch(/Bearer/);
+    expect(enveloped(await rawHttp(port, h2c('GET', '/socket')), 404)).toBe('no route GET /socket');
+    // Its body cannot be read once Node has taken the request for an upgrade: refused, not lost.
+    const withBody = h2c('POST', '/socket/notifications', 'Content-Type: application/json\r\nContent-Length: 2\r\n') + '{}';
+    expect(enveloped(await rawHttp(port, withBody), 400)).toMatch(/body/);
+  });
+
   it('counts the refusals under INVALID_DATA, and a good handshake on the same port still gets 101', async () => {
     const metrics = await (await fetch(`${t.http}/metrics`)).text();
     expect(Number(/^massenger_errors_total\{code="INVALID_DATA"\} (\d+)$/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThanOrEqual(10);
