@@ -179,13 +179,15 @@ export class Gateway {
     if (frame instanceof AppError) {
       // Undecodable frames are counted under their error code, so the label set stays bounded.
       this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
-      // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever its data.
-      const err =
+      // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever
+      // its data. Decided in the frame's turn, not on arrival: an AUTHENTICATE sent just before it
+      // has then been handled, as it is for a valid frame.
+      const refusal = (): AppError =>
         frame.code === 'INVALID_DATA' && conn.awaitingAuth && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
           ? new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first', undefined, frame.context)
           : frame;
       // Through the same queue and rate limit as good frames: a flood of garbage is still a flood.
-      conn.enqueue(() => conn.fail(err), err.context ?? {});
+      conn.enqueue(() => conn.fail(refusal()), frame.context ?? {});
       return;
     }
     this.#metrics.framesIn.inc({ method: frame.method });
