@@ -3,17 +3,16 @@
  * its connection gets back, whether the connection then closes and with which code, and what
  * the other member of the conversation (the bystander) gets. Written from the contract, not from
  * src/protocol/codec.ts, so that the fuzzer checks the code against the text and not against
- * itself. The world (who is a member of what, which messages exist) is kept up to date with what
- * each frame should have done.
+ * itself. The world (world.ts) is kept up to date with what each frame should have done.
  */
 import { expect } from 'vitest';
+import type { Expected, View } from './views.js';
+import { codePoints, contentOk, messageView, wireId, type Message, type World } from './world.js';
 
 /** Spec §2.4 default; the fuzz nodes run with it. */
 export const MAX_FRAME_BYTES = 65536;
-/** Spec §2.3 and docs/protocol.md: content is 1 to 4000 code points; requestId and clientMessageId 1 to 64. */
-const MAX_CONTENT = 4000;
+/** docs/protocol.md: requestId and clientMessageId are 1 to 64 characters. */
 const MAX_TAG = 64;
-const MAX_ID = 2n ** 63n - 1n;
 const KNOWN_METHODS = new Set(['AUTHENTICATE', 'SEND_MESSAGE', 'OPEN_CONVERSATION', 'TYPING', 'FETCH_MESSAGES', 'EDIT_MESSAGE', 'DELETE_MESSAGE', 'PING']);
 const PRE_AUTH_METHODS = new Set(['AUTHENTICATE', 'PING']);
 
@@ -22,27 +21,6 @@ export type Wire = { text: string } | { bytes: Buffer; binary: boolean };
 
 export function wireBytes(wire: Wire): Buffer {
   return 'text' in wire ? Buffer.from(wire.text, 'utf8') : wire.bytes;
-}
-
-export interface Message {
-  /** Null while the message was sent during the current case and its id is not known yet. */
-  id: string | null;
-  conversationId: string;
-  author: string;
-  content: string;
-  clientMessageId: string | null;
-  deleted: boolean;
-}
-
-/** A server frame reduced to what the contract lets a test predict. */
-export type View = Record<string, unknown> & { method: string };
-
-/** A predicted frame; a MESSAGES answer is checked against the page it was asked for. */
-export interface Expected {
-  view: View;
-  page?: Page;
-  /** The sender's MESSAGE_SENT of a new message: its id goes to `World.learn`. */
-  creates?: true;
 }
 
 export interface Outcome {
@@ -56,69 +34,10 @@ export interface Outcome {
   alone?: boolean;
 }
 
-/** A FETCH_MESSAGES request, and the messages of its conversation as they stood when it was handled. */
-export interface Page {
-  conversationId: string;
-  limit: number;
-  before: bigint | null;
-  known: ReadonlyMap<string, string>;
-}
-
-/** The node's fixtures and what the fuzzing has stored so far. */
-export class World {
-  /** Members by conversation id. */
-  readonly members = new Map<string, ReadonlySet<string>>();
-  readonly messages = new Map<string, Message>();
-  /** Valid tokens and whose they are. */
-  readonly tokens = new Map<string, string>();
-  /** (author, clientMessageId) → the message it stored (spec §2.3: idempotent per author). */
-  readonly sentWith = new Map<string, Message>();
-  /** Messages sent in the current case, in order; `learn` gives them their ids. */
-  pending: Message[] = [];
-
-  constructor(readonly bystander: string) {}
-
-  member(conversationId: string, userId: string): boolean {
-    return this.members.get(conversationId)?.has(userId) ?? false;
-  }
-
-  /** Records a message whose id is known (fixtures, the bystander's own sends). */
-  add(message: Message & { id: string }): void {
-    this.messages.set(message.id, message);
-    if (message.clientMessageId !== null) this.sentWith.set(`${message.author}\u0000${message.clientMessageId}`, message);
-  }
-
-  /** Gives the messages sent in this case the ids the server answered with, in order. */
-  learn(ids: string[]): void {
-    this.pending.forEach((m, i) => {
-      const id = ids[i];
-      if (id !== undefined) {
-        m.id = id;
-        this.messages.set(id, m);
-      }
-    });
-    this.pending = [];
-  }
-}
-
 /** The connection as the oracle follows it. */
 export interface Connection {
   userId: string | null;
   closed: boolean;
-}
-
-/** A decimal id as docs/protocol.md has it: a safe positive JSON integer, or 1 to 19 digits naming a positive bigint. */
-export function wireId(value: unknown): string | null {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? String(value) : null;
-  if (typeof value !== 'string' || !/^[0-9]{1,19}$/.test(value)) return null;
-  const n = BigInt(value);
-  return n > 0n && n <= MAX_ID ? n.toString() : null;
-}
-
-function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
 }
 
 /** requestId or clientMessageId: absent (or null), valid (1 to 64 well-formed characters, no NUL), or invalid. */
@@ -128,23 +47,11 @@ function tag(value: unknown): string | 'absent' | 'invalid' {
   return value.includes('\u0000') || !value.isWellFormed() ? 'invalid' : value;
 }
 
-/** Spec §2.3 content: 1 to 4000 characters, not only white space, storable as sent (no NUL, well-formed). */
-export function contentOk(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  const n = codePoints(value);
-  return n >= 1 && n <= MAX_CONTENT && /\S/u.test(value) && !value.includes('\u0000') && value.isWellFormed();
-}
-
 /** FETCH_MESSAGES limit: absent means 50; an integer 1 to 100, or a string of digits naming one. */
 function fetchLimit(value: unknown): number | null {
   if (value === undefined || value === null) return 50;
   const n = typeof value === 'string' && /^[0-9]{1,4}$/.test(value) ? Number(value) : value;
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 100 ? n : null;
-}
-
-/** The fields of a Message that a test can predict. */
-export function messageView(m: Message, id: unknown = m.id ?? expect.any(String)): Record<string, unknown> {
-  return { id, conversationId: m.conversationId, author: m.author, content: m.deleted ? '' : m.content, clientMessageId: m.clientMessageId, deleted: m.deleted };
 }
 
 function strictUtf8(bytes: Buffer): string | null {
@@ -292,66 +199,3 @@ export function expectFrame(wire: Wire, conn: Connection, world: World): Outcome
   throw new Error(`the oracle has no rule for ${method}`);
 }
 
-/**
- * A server frame as a View to compare with the prediction. A MESSAGES answer is checked against
- * its page: its conversation, at most `limit` messages below `before`, oldest first, those the
- * world knew as they were then, and no `hasMore` on a short page.
- */
-export function viewOf(frame: { method: string; data: Record<string, any> }, page?: Page): View {
-  const d = frame.data ?? {};
-  const tags = (view: View): View => {
-    if (d.requestId !== undefined) view.requestId = d.requestId;
-    return view;
-  };
-  const message = (m: Record<string, any>) => ({
-    id: m.id,
-    conversationId: m.conversationId,
-    author: m.author,
-    content: m.content,
-    clientMessageId: m.clientMessageId,
-    deleted: m.deletedAt !== null,
-  });
-  switch (frame.method) {
-    case 'ERROR': {
-      const view: View = { method: 'ERROR', code: d.code };
-      if (d.method !== undefined) view.for = d.method;
-      if (d.clientMessageId !== undefined) view.clientMessageId = d.clientMessageId;
-      return tags(view);
-    }
-    case 'PONG':
-      return tags({ method: 'PONG' });
-    case 'INIT':
-      return { method: 'INIT', userId: d.userId, missed: Array.isArray(d.missedMessages) };
-    case 'MESSAGE_SENT':
-    case 'MESSAGE_EDITED':
-    case 'MESSAGE_DELETED':
-      return tags({ method: frame.method, message: message(d.message) });
-    case 'MESSAGES':
-      return tags({ method: 'MESSAGES', conversationId: d.conversationId, page: page === undefined ? 'unasked' : pageProblem(d, page) ?? 'ok' });
-    case 'CONVERSATION_SEEN':
-    case 'TYPING':
-      return { method: frame.method, conversationId: d.conversationId, userId: d.userId };
-    default:
-      return { method: frame.method, data: d };
-  }
-}
-
-function pageProblem(d: Record<string, any>, page: Page): string | null {
-  const messages = d.messages as Array<Record<string, any>>;
-  if (!Array.isArray(messages) || typeof d.hasMore !== 'boolean') return 'not {messages, hasMore}';
-  if (messages.length > page.limit) return `${messages.length} messages for limit ${page.limit}`;
-  if (messages.length < page.limit && d.hasMore) return 'hasMore on a short page';
-  let previous = 0n;
-  for (const m of messages) {
-    const id = BigInt(m.id);
-    if (id <= previous) return 'not oldest first';
-    previous = id;
-    if (page.before !== null && id >= page.before) return `message ${m.id} is not before ${page.before}`;
-    if (m.conversationId !== page.conversationId) return `message ${m.id} is from conversation ${m.conversationId}`;
-    const known = page.known.get(m.id);
-    if (known !== undefined && known !== JSON.stringify({ id: m.id, conversationId: m.conversationId, author: m.author, content: m.content, clientMessageId: m.clientMessageId, deleted: m.deletedAt !== null })) {
-      return `message ${m.id} is not as stored: ${JSON.stringify(m)}`;
-    }
-  }
-  return null;
-}

@@ -19,7 +19,9 @@ import { createGroup, createUser } from '../support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
 import { closedWithin, uniqueName, waitFor, waitUntil } from '../gateway/helpers.js';
 import { frameCase, harmlessFrame, SIGN_IN, toWire, type FrameSpec } from './frame-arbitraries.js';
-import { expectFrame, MAX_FRAME_BYTES, viewOf, wireBytes, World, type Expected, type Wire } from './frame-oracle.js';
+import { expectFrame, MAX_FRAME_BYTES, wireBytes, type Wire } from './frame-oracle.js';
+import { viewOf, type Expected } from './views.js';
+import { World } from './world.js';
 import { fuzzParameters, fuzzTimeoutMs } from './settings.js';
 
 /** A user id no row has: its valid token signs in to nothing (README "Tokens"). */
