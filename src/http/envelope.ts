@@ -86,16 +86,27 @@ export function errorHandler(
 }
 
 /**
- * Installs the envelope for errors and for unknown routes (404) on `app`. Call before routes are
- * registered so encapsulated plugins inherit it.
+ * Installs the envelope for errors, for unknown routes (404) and for HTTP/1.1 requests without
+ * Host (400) on `app`. Call before routes are registered so encapsulated plugins inherit it.
  */
 export function installErrorHandling(app: FastifyInstance, log: ErrorLog, metrics?: Pick<Metrics, 'errors'>): void {
   app.setErrorHandler(errorHandler(log, metrics));
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply) => {
     metrics?.errors.inc({ code: 'NOT_FOUND' });
     // The path without its query string: enough to spot a typo, nothing echoed back from the query.
     const route = request.url.split('?', 1)[0];
     return reply.code(404).send(fail(`no route ${request.method} ${route}`));
+  };
+  app.setNotFoundHandler(notFound);
+  app.addHook('onRequest', async (request, reply) => {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, outside
+    // the envelope, so the server is built with `requireHostHeader: false` and it is refused here.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new AppError('INVALID_DATA', 'an HTTP/1.1 request must carry a Host header');
+    }
+    // An unknown route is a 404 whatever its body: answered before Fastify would parse that body
+    // and refuse it (400, 415) for a route that does not exist.
+    if (request.is404) return notFound(request, reply);
   });
 }
 

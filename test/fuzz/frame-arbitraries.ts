@@ -30,7 +30,7 @@ const field = (name: string, value: fc.Arbitrary<Json>, presence = 0.8): fc.Arbi
   fc.oneof({ weight: Math.round(presence * 10), arbitrary: value.map((v) => [[name, v] as const]) }, { weight: Math.round((1 - presence) * 10), arbitrary: fc.constant<Array<readonly [string, Json]>>([]) });
 
 /** An id: a fixture in one of its wire forms (the first name most often), or something that is not an id. */
-function id(names: readonly string[]): fc.Arbitrary<Json> {
+export function id(names: readonly string[]): fc.Arbitrary<Json> {
   const name = fc.oneof(fc.constant(names[0]!), fc.constantFrom(...names));
   return fc.oneof(
     { weight: 12, arbitrary: fc.tuple(name, fc.constantFrom<Ref['as']>('string', 'string', 'number', 'padded')).map(([n, as]) => new Ref(n, as)) },
@@ -42,7 +42,7 @@ function id(names: readonly string[]): fc.Arbitrary<Json> {
 
 const emoji = '😀';
 /** Content: ordinary text, the 4000-character limit on either side, blank, NUL, lone surrogates, not a string. */
-const content: fc.Arbitrary<Json> = fc.oneof(
+export const content: fc.Arbitrary<Json> = fc.oneof(
   { weight: 14, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }) },
   { weight: 2, arbitrary: fc.constantFrom('a'.repeat(4000), 'a'.repeat(4001), emoji.repeat(4000), emoji.repeat(4001), 'a'.repeat(3999) + emoji, ` ${'a'.repeat(3998)} `) },
   { weight: 2, arbitrary: fc.constantFrom('', ' ', '\n\t ', '\u3000', '\u00a0', 'a\u0000', '\ud800', 'x\udfff', 'hi\ud83d') },

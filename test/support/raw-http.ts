@@ -15,9 +15,9 @@ export interface RawAnswer {
 
 /**
  * Writes `request` as is and reads one answer: up to its Content-Length, or until the server
- * closes the connection; a 101 ends at its headers (the socket is then dropped).
+ * closes the connection; a 101, or any answer with `headOnly` (to a HEAD), ends at its headers.
  */
-export function rawHttp(port: number, request: string | Buffer, timeoutMs = 5000): Promise<RawAnswer> {
+export function rawHttp(port: number, request: string | Buffer, { timeoutMs = 5000, headOnly = false } = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let received = Buffer.alloc(0);
@@ -40,7 +40,7 @@ export function rawHttp(port: number, request: string | Buffer, timeoutMs = 5000
       const status = Number(statusLine.split(' ')[1]);
       const body = received.subarray(split + 4);
       const length = headers['content-length'] === undefined ? null : Number(headers['content-length']);
-      if (status === 101 || closed || (length !== null && body.length >= length)) {
+      if (status === 101 || headOnly || closed || (length !== null && body.length >= length)) {
         finish({ status, headers, body: body.subarray(0, length ?? body.length).toString('utf8') });
       }
     };
