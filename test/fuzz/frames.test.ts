@@ -235,7 +235,7 @@ for (const backend of await backends()) {
       async () => {
         await fc.assert(
           fc.asyncProperty(frameCase, (c) => runCase(f, c.signIn ? [SIGN_IN, ...c.frames] : c.frames)),
-          fuzzParameters(backend.name === 'pglite' ? 120 : 150, 60_000),
+          fuzzParameters(backend.name === 'pglite' ? 160 : 200, 60_000),
         );
       },
       fuzzTimeoutMs(60_000),
@@ -319,7 +319,7 @@ describe(`a flood of fuzzed frames (${floodBackend.name})`, () => {
   it(
     'each frame of a flood is answered in turn, as prescribed or RATE_LIMITED; flooding on ends in 4429 and nothing else; a bystander is unaffected',
     async () => {
-      await fc.assert(fc.asyncProperty(fc.array(harmlessFrame, { minLength: 1, maxLength: 30 }), flood), fuzzParameters(60, 30_000));
+      await fc.assert(fc.asyncProperty(fc.array(harmlessFrame, { minLength: 1, maxLength: 30 }), flood), fuzzParameters(80, 30_000));
     },
     fuzzTimeoutMs(30_000),
   );

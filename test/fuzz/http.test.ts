@@ -309,7 +309,7 @@ for (const backend of await backends()) {
     it(
       'every request gets the status and envelope the contract prescribes, never 500; the bystander gets exactly its events',
       async () => {
-        await fc.assert(fc.asyncProperty(httpCase, (c) => runCase(f, c)), fuzzParameters(backend.name === 'pglite' ? 400 : 500, 40_000));
+        await fc.assert(fc.asyncProperty(httpCase, (c) => runCase(f, c)), fuzzParameters(backend.name === 'pglite' ? 700 : 800, 40_000));
       },
       fuzzTimeoutMs(40_000),
     );
@@ -321,7 +321,7 @@ for (const backend of await backends()) {
           fc.asyncProperty(rawRequest, async (r) => {
             expectRawAnswer(await rawHttp(port, r.bytes, { timeoutMs: 3000, headOnly: r.head }), r);
           }),
-          fuzzParameters(backend.name === 'pglite' ? 150 : 200, 20_000),
+          fuzzParameters(backend.name === 'pglite' ? 300 : 400, 20_000),
         );
         const health = await fetch(`${f.t.http}/healthz`);
         expect(await health.json()).toEqual({ data: { status: 'up' }, errors: null });
