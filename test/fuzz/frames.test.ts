@@ -8,151 +8,16 @@
  * frames caused, still answers PING and still chats. A second node with a small rate limit checks
  * that flooding it with the same frames ends in 4429 and nothing else.
  */
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { backends, type Backend, type BackendNode } from '../support/backends.js';
-import { TestClient, type Frame } from '../support/client.js';
-import { createGroup, createUser } from '../support/fixtures.js';
-import { signToken, TEST_SECRET } from '../support/node.js';
-import { closedWithin, uniqueName, waitFor, waitUntil } from '../gateway/helpers.js';
+import { backends } from '../support/backends.js';
+import { TestClient } from '../support/client.js';
+import { closedWithin, waitUntil } from '../gateway/helpers.js';
 import { frameCase, harmlessFrame, SIGN_IN, toWire, type FrameSpec } from './frame-arbitraries.js';
-import { expectFrame, MAX_FRAME_BYTES, wireBytes, type Wire } from './frame-oracle.js';
-import { viewOf, type Expected } from './views.js';
-import { World } from './world.js';
+import { checkBystander, expectFrames, fence, fenceId, fixture, type Fixture, replies, resolver, signedIn, write } from './frame-fixture.js';
+import { expectFrame, MAX_FRAME_BYTES, wireBytes } from './frame-oracle.js';
+import { viewOf } from './views.js';
 import { fuzzParameters, fuzzTimeoutMs } from './settings.js';
-
-/** A user id no row has: its valid token signs in to nothing (README "Tokens"). */
-const GHOST = '9000000000000000002';
-/** Ids no row has: the largest bigints. */
-const UNKNOWN_CONVERSATION = '9223372036854775807';
-const UNKNOWN_MESSAGE = '9223372036854775806';
-
-/** A node with its fixtures: me (the fuzzing side), the bystander and a stranger, two conversations, messages. */
-interface Fixture {
-  t: BackendNode;
-  world: World;
-  me: string;
-  group: string;
-  foreign: string;
-  tokens: Record<string, string>;
-  /** The bystander's connection, and how far its frames have been checked. */
-  bystander: TestClient;
-  checked: number;
-}
-
-async function fixture(backend: Backend, env: Record<string, string>): Promise<Fixture> {
-  const t = await backend.start(env);
-  const me = await createUser(t.db, uniqueName('me'));
-  const other = await createUser(t.db, uniqueName('by'));
-  const stranger = await createUser(t.db, uniqueName('st'));
-  const group = await createGroup(t.db, [me, other]);
-  const foreign = await createGroup(t.db, [other, stranger]);
-  const world = new World(other);
-  world.members.set(group, new Set([me, other]));
-  world.members.set(foreign, new Set([other, stranger]));
-  const tokens: Record<string, string> = {
-    'token:me': await signToken(me),
-    'token:bystander': await signToken(other),
-    'token:ghost': await signToken(GHOST),
-    'token:expired': await signToken(me, -10),
-    'token:forged': await signToken(me, 3600, 'not-the-secret-not-the-secret-not-the-secret'),
-    'token:noSub': await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(TEST_SECRET)),
-  };
-  world.tokens.set(tokens['token:me']!, me);
-  world.tokens.set(tokens['token:bystander']!, other);
-  world.tokens.set(tokens['token:ghost']!, GHOST);
-
-  const bystander = await signedIn(t, tokens['token:bystander']!);
-  const mine = await signedIn(t, tokens['token:me']!);
-  const send = async (client: TestClient, author: string, conversationId: string, content: string) => {
-    const reply = await client.request('SEND_MESSAGE', { conversationId, content }, 'MESSAGE_SENT');
-    expect(reply.method, JSON.stringify(reply.data)).toBe('MESSAGE_SENT');
-    const message = { id: reply.data.message.id as string, conversationId, author, content, clientMessageId: null, deleted: false };
-    world.add(message);
-    return message;
-  };
-  for (const text of ['one', 'two', 'three']) await send(mine, me, group, text);
-  const deleted = await send(mine, me, group, 'gone');
-  expect((await mine.request('DELETE_MESSAGE', { messageId: deleted.id }, 'MESSAGE_DELETED')).method).toBe('MESSAGE_DELETED');
-  deleted.deleted = true;
-  await send(bystander, other, group, 'theirs');
-  await send(bystander, other, foreign, 'not yours');
-  mine.close();
-  await closedWithin(mine);
-  return { t, world, me, group, foreign, tokens, bystander, checked: bystander.frames.length };
-}
-
-async function signedIn(t: BackendNode, token: string): Promise<TestClient> {
-  const client = await TestClient.open(t.ws);
-  client.send('AUTHENTICATE', { token });
-  await waitFor(client, 'INIT');
-  return client;
-}
-
-/** Fixture names to ids, as the world stands when a case starts. */
-function resolver(f: Fixture): (name: string) => string {
-  const live = (author: string, conversationId: string) =>
-    [...f.world.messages.values()].filter((m) => m.author === author && m.conversationId === conversationId && !m.deleted).at(-1)?.id ?? UNKNOWN_MESSAGE;
-  const ids: Record<string, string> = {
-    group: f.group,
-    foreign: f.foreign,
-    unknownConversation: UNKNOWN_CONVERSATION,
-    ownMessage: live(f.me, f.group),
-    ownDeleted: [...f.world.messages.values()].find((m) => m.author === f.me && m.deleted)?.id ?? UNKNOWN_MESSAGE,
-    othersMessage: live(f.world.bystander, f.group),
-    foreignMessage: [...f.world.messages.values()].find((m) => m.conversationId === f.foreign)?.id ?? UNKNOWN_MESSAGE,
-    unknownMessage: UNKNOWN_MESSAGE,
-    ...f.tokens,
-  };
-  return (name) => {
-    const id = ids[name];
-    if (id === undefined) throw new Error(`no fixture named ${name}`);
-    return id;
-  };
-}
-
-const FENCE = `fence-${randomBytes(6).toString('hex')}-`;
-let fences = 0;
-
-/** Every frame sent on `client` before this has been handled once its PONG is back. */
-async function fence(client: TestClient): Promise<void> {
-  const requestId = `${FENCE}${++fences}`;
-  client.send('PING', { requestId });
-  await waitFor(client, 'PONG', (d) => d.requestId === requestId);
-}
-
-function write(client: TestClient, wire: Wire): void {
-  if (client.ws.readyState !== WebSocket.OPEN) return;
-  if ('text' in wire) client.raw(wire.text);
-  else client.raw(wire.bytes, wire.binary);
-}
-
-const replies = (client: TestClient): Frame[] => client.frames.filter((f) => !(f.method === 'PONG' && String(f.data.requestId).startsWith(FENCE)));
-
-/** Asserts that `frames` are the predicted ones, in order. */
-function expectFrames(frames: Frame[], expected: Expected[], what: string): void {
-  const views = frames.map((frame, i) => viewOf(frame, expected[i]?.page));
-  expect(views, what).toEqual(expected.map((e) => e.view));
-}
-
-/**
- * The bystander's events since the last check are exactly `expected`; then it still chats: its
- * own message is stored and acknowledged (which also fences every event sent to it before).
- */
-async function checkBystander(f: Fixture, expected: Expected[]): Promise<void> {
-  const reply = await f.bystander.request('SEND_MESSAGE', { conversationId: f.group, content: `still here ${f.checked}` }, 'MESSAGE_SENT');
-  expect(reply.method, JSON.stringify(reply.data)).toBe('MESSAGE_SENT');
-  const at = f.bystander.frames.indexOf(reply);
-  const events = f.bystander.frames.slice(f.checked, at);
-  // Checked from here on whatever this check finds, so a failing case does not taint the next.
-  f.checked = at + 1;
-  const m = reply.data.message;
-  f.world.add({ id: m.id, conversationId: f.group, author: f.world.bystander, content: m.content, clientMessageId: null, deleted: false });
-  expectFrames(events, expected, 'the bystander\'s events');
-}
 
 /** Runs one case: the predicted answers, close and bystander events must be exactly what happened. */
 async function runCase(f: Fixture, specs: FrameSpec[]): Promise<void> {
@@ -275,13 +140,13 @@ describe(`a flood of fuzzed frames (${floodBackend.name})`, () => {
       const predicted = wires.map((w) => expectFrame(w, conn, f.world).replies);
       expect(predicted.every((r) => r.length === 1), 'a harmless frame has one answer').toBe(true);
       for (const wire of wires) write(client, wire);
-      const fenceId = `${FENCE}${++fences}`;
-      client.send('PING', { requestId: fenceId });
+      const fenceRequestId = fenceId();
+      client.send('PING', { requestId: fenceRequestId });
       // The fence is answered too (PONG, or RATE_LIMITED naming it), unless the flood closed the connection.
-      const fenced = waitUntil(() => client.frames.some((r) => r.data.requestId === fenceId), 'the fence');
+      const fenced = waitUntil(() => client.frames.some((r) => r.data.requestId === fenceRequestId), 'the fence');
       const closed = await Promise.race([client.closed, fenced.then(() => null)]);
       const all = client.frames.slice(1);
-      const answers = all.filter((r) => r.data.requestId !== fenceId);
+      const answers = all.filter((r) => r.data.requestId !== fenceRequestId);
       const views = answers.map((r, i) => viewOf(r, predicted[i]?.[0]?.page));
       const refusal = (v: Record<string, unknown>): Record<string, unknown> => {
         const method = v.method === 'PONG' ? 'PING' : v.method === 'MESSAGES' ? 'FETCH_MESSAGES' : v.for;
