@@ -137,16 +137,19 @@ export function expectFrames(frames: Frame[], expected: Expected[], what: string
 }
 
 /**
- * The bystander's events since the last check are exactly `expected`; then it still chats: its
- * own message is stored and acknowledged (which also fences every event sent to it before).
+ * The bystander's events since the last check are exactly `expected` (its PONG fences every event
+ * sent to it before); then it still chats: its own message is stored and acknowledged.
  */
 export async function checkBystander(f: Fixture, expected: Expected[]): Promise<void> {
-  const reply = await f.bystander.request('SEND_MESSAGE', { conversationId: f.group, content: `still here ${f.checked}` }, 'MESSAGE_SENT');
-  expect(reply.method, JSON.stringify(reply.data)).toBe('MESSAGE_SENT');
-  const at = f.bystander.frames.indexOf(reply);
+  const requestId = fenceId();
+  f.bystander.send('PING', { requestId });
+  const pong = await waitFor(f.bystander, 'PONG', (d) => d.requestId === requestId);
+  const at = f.bystander.frames.indexOf(pong);
   const events = f.bystander.frames.slice(f.checked, at);
+  const reply = await f.bystander.request('SEND_MESSAGE', { conversationId: f.group, content: `still here ${at}` }, 'MESSAGE_SENT');
   // Checked from here on whatever this check finds, so a failing case does not taint the next.
-  f.checked = at + 1;
+  f.checked = f.bystander.frames.indexOf(reply) + 1;
+  expect(reply.method, JSON.stringify(reply.data)).toBe('MESSAGE_SENT');
   const m = reply.data.message;
   f.world.add({ id: m.id, conversationId: f.group, author: f.world.bystander, content: m.content, clientMessageId: null, deleted: false });
   expectFrames(events, expected, 'the bystander\'s events');
