@@ -3,6 +3,7 @@
  * composes it with the core and the WebSocket gateway on the same http.Server. With METRICS_PORT,
  * `/metrics` is served by a second, metrics-only app instead (buildMetricsApp).
  */
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TokenVerifier } from '../auth/jwt.js';
@@ -10,7 +11,7 @@ import type { Directory } from '../core/directory.js';
 import type { Membership } from '../core/membership.js';
 import type { MessageChanges } from '../core/message-changes.js';
 import type { Metrics } from '../metrics.js';
-import { clientErrorHandler, errorHandler, fail, installErrorHandling, MAX_HEADER_BYTES } from './envelope.js';
+import { clientErrorHandler, errorHandler, fail, installErrorHandling, MAX_HEADER_BYTES, rawAnswer } from './envelope.js';
 import { devRoutes, type DevSignIn } from './routes/dev.js';
 import { massengerRoutes } from './routes/massenger.js';
 import { memberRoutes } from './routes/members.js';
@@ -49,8 +50,8 @@ export interface AppDeps extends MetricsDeps {
 
 /**
  * A Fastify instance whose every answer, from every layer, is the spec §3 envelope: routes and
- * their errors, unknown routes, URLs the router cannot decode, and requests Node itself refuses
- * before Fastify sees them (issue 7, defect 5).
+ * their errors, unknown routes, URLs the router cannot decode, requests Node itself refuses
+ * before Fastify sees them (issue 7, defect 5), requests without Host, and CONNECT.
  */
 function envelopedFastify(logger: FastifyBaseLogger, metrics: Metrics): FastifyInstance {
   const onError = errorHandler(logger, metrics);
@@ -61,7 +62,8 @@ function envelopedFastify(logger: FastifyBaseLogger, metrics: Metrics): FastifyI
     // A gateway's HTTP side is mostly probes and scrapes: log errors, not every request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: REQUEST_TIMEOUT_MS },
+    // A request without Host is refused in the envelope by installErrorHandling, not by Node.
+    http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: REQUEST_TIMEOUT_MS, requireHostHeader: false },
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Fastify's default `coerceTypes: 'array'` would turn `{userIds: "2"}` into `["2"]`; spec §3
     // wants a 400 for a wrong shape. Scalars are still coerced (ids sent as numbers); numbers in a
@@ -79,6 +81,14 @@ function envelopedFastify(logger: FastifyBaseLogger, metrics: Metrics): FastifyI
     const body = JSON.stringify(fail('only Expect: 100-continue is supported'));
     response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
     response.end(body);
+  });
+  // Node hands CONNECT to a 'connect' listener, and without one drops the socket without a word.
+  // No route takes it: the 404 of any unknown route.
+  app.server.on('connect', (request: { url?: string }, socket: Duplex) => {
+    metrics.errors.inc({ code: 'NOT_FOUND' });
+    socket.on('error', () => socket.destroy());
+    socket.once('finish', () => socket.destroy());
+    socket.end(rawAnswer(404, `no route CONNECT ${request.url ?? ''}`));
   });
   installErrorHandling(app, logger, metrics);
   return app;

@@ -86,16 +86,27 @@ export function errorHandler(
 }
 
 /**
- * Installs the envelope for errors and for unknown routes (404) on `app`. Call before routes are
- * registered so encapsulated plugins inherit it.
+ * Installs the envelope for errors, for unknown routes (404) and for HTTP/1.1 requests without
+ * Host (400) on `app`. Call before routes are registered so encapsulated plugins inherit it.
  */
 export function installErrorHandling(app: FastifyInstance, log: ErrorLog, metrics?: Pick<Metrics, 'errors'>): void {
   app.setErrorHandler(errorHandler(log, metrics));
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply) => {
     metrics?.errors.inc({ code: 'NOT_FOUND' });
     // The path without its query string: enough to spot a typo, nothing echoed back from the query.
     const route = request.url.split('?', 1)[0];
     return reply.code(404).send(fail(`no route ${request.method} ${route}`));
+  };
+  app.setNotFoundHandler(notFound);
+  app.addHook('onRequest', async (request, reply) => {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would answer it itself, outside
+    // the envelope, so the server is built with `requireHostHeader: false` and it is refused here.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new AppError('INVALID_DATA', 'an HTTP/1.1 request must carry a Host header');
+    }
+    // An unknown route is a 404 whatever its body: answered before Fastify would parse that body
+    // and refuse it (400, 415) for a route that does not exist.
+    if (request.is404) return notFound(request, reply);
   });
 }
 
@@ -108,14 +119,17 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
  * A whole HTTP/1.1 answer carrying a failure envelope, for a raw socket that has no request or
- * reply object yet (a request Node could not parse); the connection is closed after it.
+ * reply object: a request Node could not parse, or a WebSocket upgrade that is refused. The
+ * connection is closed after it. `headers` are extra header lines (name → value).
  */
-function rawAnswer(status: number, message: string): string {
+export function rawAnswer(status: number, message: string, headers: Record<string, string> = {}): string {
   const body = JSON.stringify(fail(message));
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    extra +
     'Connection: close\r\n\r\n' +
     body
   );

@@ -2,15 +2,17 @@
  * The WebSocket side of the HTTP server: upgrades on `/` and `/socket` (within MAX_CONNECTIONS),
  * frame decoding and dispatch, the ping/pong heartbeat and the shutdown drain. ws shares Fastify's
  * http.Server (`noServer`), and enforces MAX_FRAME_BYTES itself through `maxPayload` (close 1009).
- * Every connection's deadlines run on one clock (deadlines.ts).
+ * Every connection's deadlines run on one clock (deadlines.ts). Every refused upgrade, ours or
+ * ws's, is answered with the HTTP envelope (spec §3).
  */
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Chat } from '../core/chat.js';
 import type { Log } from '../core/log.js';
-import { AppError, toAppError } from '../errors.js';
-import { fail } from '../http/envelope.js';
+import { AppError, type ErrorCode, httpStatus, toAppError } from '../errors.js';
+import { rawAnswer } from '../http/envelope.js';
 import type { Metrics } from '../metrics.js';
 import { CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
 import { decode } from '../protocol/codec.js';
@@ -39,7 +41,11 @@ const SOCKET_PATHS = new Set(['/', '/socket']);
 /** After SHUTDOWN_TIMEOUT_MS, this long for terminated sockets to report and disconnects to be told. */
 const HARD_DEADLINE_MS = 2000;
 
+/** The WebSocket versions ws speaks, named in a refusal of any other (RFC 6455 §4.4). */
+const SUPPORTED_VERSIONS = [13, 8];
+
 export class Gateway {
+  readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #chat: Pick<Chat, 'handle' | 'disconnect' | 'flush'>;
   readonly #metrics: Metrics;
@@ -57,6 +63,7 @@ export class Gateway {
   #closing: Promise<void> | null = null;
 
   constructor(deps: { server: Server; chat: Pick<Chat, 'handle' | 'disconnect' | 'flush'>; metrics: Metrics; log: Log; options: GatewayOptions }) {
+    this.#server = deps.server;
     this.#chat = deps.chat;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
@@ -77,6 +84,14 @@ export class Gateway {
       skipUTF8Validation: true,
     });
     this.#wss.on('error', (err) => this.#log.error({ err }, 'websocket server error'));
+    // ws checks the handshake itself (GET, `Upgrade: websocket`, Sec-WebSocket-Key, -Version,
+    // -Protocol) and would answer a bad one in plain text; with a listener here it hands the
+    // refusal over instead, so the answer is the envelope like every other.
+    this.#wss.on('wsClientError', (err, socket, req) => {
+      const version = Number(req.headers['sec-websocket-version']);
+      const headers: Record<string, string> = SUPPORTED_VERSIONS.includes(version) ? {} : { 'Sec-WebSocket-Version': SUPPORTED_VERSIONS.join(', ') };
+      this.#refuse(socket, 'INVALID_DATA', `not a valid WebSocket handshake: ${err.message}`, headers);
+    });
     deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#heartbeat = setInterval(() => this.#beat(), deps.options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -89,15 +104,46 @@ export class Gateway {
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Node hands every request carrying `Upgrade` to this event, whatever it asks for; RFC 9110
+    // §7.8 lets a server ignore an upgrade it does not speak and answer the request itself
+    // (`curl --http2` asks for h2c on every http:// request, /healthz included).
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') return this.#serveWithoutUpgrade(req, socket);
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    if (!SOCKET_PATHS.has(path)) return refuseUpgrade(socket, 404, 'not found: WebSocket upgrades are served on / and /socket');
-    if (!this.accepting) return refuseUpgrade(socket, 503, 'the server is shutting down; connect again');
+    if (!SOCKET_PATHS.has(path)) return this.#refuse(socket, 'NOT_FOUND', 'not found: WebSocket upgrades are served on / and /socket');
+    if (!this.accepting) return this.#refuse(socket, 'UNAVAILABLE', 'the server is shutting down; connect again');
     // Counted before the handshake too, so a burst of upgrades cannot overshoot the cap.
     if (this.#connections.size >= this.#opts.maxConnections) {
-      this.#metrics.errors.inc({ code: 'UNAVAILABLE' });
-      return refuseUpgrade(socket, 503, 'this server holds as many connections as it may; connect again later');
+      return this.#refuse(socket, 'UNAVAILABLE', 'this server holds as many connections as it may; connect again later');
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+  }
+
+  /**
+   * Gives a request that asked for another protocol than WebSocket to the HTTP side, as if it had
+   * not asked. Node's parser stopped at its headers, so a body cannot be read: such a request is
+   * refused, and the connection closes after the answer either way.
+   */
+  #serveWithoutUpgrade(req: IncomingMessage, socket: Duplex): void {
+    if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) {
+      return this.#refuse(socket, 'INVALID_DATA', 'a request with a body cannot ask for an Upgrade other than websocket; send it without');
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.once('finish', () => socket.destroy());
+      socket.end();
+    });
+    this.#server.emit('request', req, res);
+  }
+
+  /** Answers an upgrade that is not served with the envelope (spec §3), counts it, and closes the socket. */
+  #refuse(socket: Duplex, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+    this.#metrics.errors.inc({ code });
+    // As ws does: the socket goes once the answer is flushed, whether or not the peer closes its side.
+    socket.once('finish', () => socket.destroy());
+    socket.end(rawAnswer(httpStatus[code], message, headers));
   }
 
   #accept(ws: WebSocket): void {
@@ -155,13 +201,15 @@ export class Gateway {
     if (frame instanceof AppError) {
       // Undecodable frames are counted under their error code, so the label set stays bounded.
       this.#metrics.framesIn.inc({ method: frame.code === 'INVALID_DATA' && frame.context?.method !== undefined ? frame.context.method : frame.code });
-      // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever its data.
-      const err =
+      // Spec §2.4: before sign-in every method but AUTHENTICATE and PING is UNAUTHENTICATED, whatever
+      // its data. Decided in the frame's turn, not on arrival: an AUTHENTICATE sent just before it
+      // has then been handled, as it is for a valid frame.
+      const refusal = (): AppError =>
         frame.code === 'INVALID_DATA' && conn.awaitingAuth && !PRE_AUTH_METHODS.has(frame.context?.method ?? '')
           ? new AppError('UNAUTHENTICATED', 'send AUTHENTICATE first', undefined, frame.context)
           : frame;
       // Through the same queue and rate limit as good frames: a flood of garbage is still a flood.
-      conn.enqueue(() => conn.fail(err), err.context ?? {});
+      conn.enqueue(() => conn.fail(refusal()), frame.context ?? {});
       return;
     }
     this.#metrics.framesIn.inc({ method: frame.method });
@@ -231,16 +279,4 @@ export class Gateway {
     this.#clock.close();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
-}
-
-/** Answers an upgrade that is not served with the HTTP envelope (spec §3) and closes the socket. */
-function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify(fail(message));
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
 }
