@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import WebSocket from 'ws';
 import type { Backend, BackendNode } from '../support/backends.js';
 import { TestClient, type Frame } from '../support/client.js';
-import { createGroup, createUser } from '../support/fixtures.js';
+import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
 import { closedWithin, uniqueName, waitFor } from '../gateway/helpers.js';
 import type { Wire } from './frame-oracle.js';

@@ -9,7 +9,7 @@ import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 import type { BackendNode } from '../support/backends.js';
 import { TestClient } from '../support/client.js';
-import { befriend, createGroup, createUser } from '../support/fixtures.js';
+import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { signToken, TEST_SECRET } from '../support/node.js';
 import { closedWithin, uniqueName, waitFor } from '../gateway/helpers.js';
 import type { Secrets } from './http-oracle.js';

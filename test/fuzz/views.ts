@@ -2,7 +2,6 @@
  * Server frames as the fuzzers compare them: each reduced to what the contract lets a test
  * predict (a View), next to the prediction it must equal (Expected).
  */
-import { messageView } from './world.js';
 
 /** A server frame reduced to what the contract lets a test predict. */
 export type View = Record<string, unknown> & { method: string };
