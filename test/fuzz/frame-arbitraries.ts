@@ -10,9 +10,9 @@ import { MAX_FRAME_BYTES, type Wire } from './frame-oracle.js';
 import { anyJson, Deep, edgeNumber, edgeString, type Json, Obj, RawNumber, Ref, type Resolve, writeJson } from './json-text.js';
 
 /** Fixture names the test resolves (see frames.test.ts). */
-export const CONVERSATIONS = ['group', 'foreign', 'unknownConversation'] as const;
-export const MESSAGES = ['ownMessage', 'ownDeleted', 'othersMessage', 'foreignMessage', 'unknownMessage'] as const;
-export const TOKENS = ['token:me', 'token:bystander', 'token:ghost', 'token:expired', 'token:forged', 'token:noSub'] as const;
+const CONVERSATIONS = ['group', 'foreign', 'unknownConversation'] as const;
+const MESSAGES = ['ownMessage', 'ownDeleted', 'othersMessage', 'foreignMessage', 'unknownMessage'] as const;
+const TOKENS = ['token:me', 'token:bystander', 'token:ghost', 'token:expired', 'token:forged', 'token:noSub'] as const;
 
 export type FrameSpec =
   /** A text frame holding this JSON, possibly damaged as text. */
@@ -121,7 +121,7 @@ const damage: fc.Arbitrary<Damage> = fc.oneof(
 );
 
 /** One client frame of any kind; most are near-valid requests. */
-export const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
+const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
   { weight: 30, arbitrary: request.map((value) => ({ kind: 'json' as const, value, damage: null })) },
   { weight: 3, arbitrary: fc.tuple(request, damage).map(([value, d]) => ({ kind: 'json' as const, value, damage: d })) },
   { weight: 5, arbitrary: malformed.map((value) => ({ kind: 'json' as const, value, damage: null })) },

@@ -51,7 +51,7 @@ export interface HttpCase {
 }
 
 /** Percent-encodes every byte of the UTF-8 text but the unreserved ones (a lone surrogate becomes U+FFFD first). */
-export function encodePart(text: string): string {
+function encodePart(text: string): string {
   let out = '';
   for (const byte of Buffer.from(text, 'utf8')) {
     const c = String.fromCharCode(byte);
