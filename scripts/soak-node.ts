@@ -5,11 +5,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../src/store/migrate.js';
 import type { Db } from '../src/store/store.js';
+import { freePort } from './support/ports.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** dist/scripts/soak-node.js → the project root and dist/src/main.js. */
@@ -50,17 +50,6 @@ export async function seed(db: Db, count: number, groupSize: number, tag: string
     privateIds,
   ]);
   return { userIds, conversationOf };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 export interface NodeProcess {

@@ -19,12 +19,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import pg from 'pg';
 import { openDb } from '../src/build.js';
 import { loadConfig } from '../src/config.js';
 import { Fleet, type FleetInterval } from './soak-fleet.js';
 import { ensureFileLimit, scrape, seed, startNode, status, type ServerSample } from './soak-node.js';
 import { judge, type Timed } from './soak-verdict.js';
+import { createDatabase } from './support/database.js';
 
 const USAGE = `usage: npm run soak -- [options]
   --connections N   connections held (env SOAK_CONNECTIONS)                    (default 10000)
@@ -100,28 +100,15 @@ async function cleanUp(): Promise<void> {
   while (cleanups.length > 0) await cleanups.pop()!().catch((err: unknown) => process.stderr.write(`soak: cleanup failed: ${String(err)}\n`));
 }
 
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Seeds the users, starts the node unless one is targeted; returns its URLs and the seeded population. */
 async function prepare(o: Options, secret: string) {
   const tag = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   let dbEnv: Record<string, string>;
   if (o.target !== null) dbEnv = { DATABASE_URL: process.env.DATABASE_URL! };
   else if (o.database !== null) {
-    const name = `massenger_soak_${tag}`;
-    await admin(o.database, `CREATE DATABASE ${name}`);
-    cleanups.push(() => admin(o.database!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-    const url = new URL(o.database);
-    url.pathname = `/${name}`;
-    dbEnv = { DATABASE_URL: url.toString() };
+    const database = await createDatabase(o.database, 'massenger_soak');
+    cleanups.push(() => database.drop());
+    dbEnv = { DATABASE_URL: database.url };
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'massenger-soak-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
