@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawHttp, type RawAnswer } from '../support/raw-http.js';
+import { enveloped, rawHttp } from '../support/raw-http.js';
 import { startNode, type TestNode } from '../support/node.js';
 
 const KEY = randomBytes(16).toString('base64');
@@ -13,18 +13,6 @@ const KEY = randomBytes(16).toString('base64');
 /** An upgrade request on `path` with these header lines (each ending in CRLF). */
 function upgrade(headers: string, { method = 'GET', path = '/' } = {}): string {
   return `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n`;
-}
-
-/** Asserts a failure envelope with this status and nothing else; returns its message. */
-function enveloped(answer: RawAnswer, status: number): string {
-  expect(answer.status, answer.body).toBe(status);
-  expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
-  expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.body));
-  const body = JSON.parse(answer.body) as { data: unknown; errors: unknown };
-  expect(Object.keys(body).sort()).toEqual(['data', 'errors']);
-  expect(body.data).toBeNull();
-  expect(typeof body.errors).toBe('string');
-  return body.errors as string;
 }
 
 describe('WebSocket handshake refusals', () => {

@@ -5,6 +5,7 @@
  * listening node.
  */
 import net from 'node:net';
+import { expect } from 'vitest';
 
 export interface RawAnswer {
   status: number;
@@ -55,4 +56,16 @@ export function rawHttp(port: number, request: string | Buffer, { timeoutMs = 50
     socket.on('close', () => parse(true));
     socket.write(request);
   });
+}
+
+/** Asserts a failure envelope (spec §3) with this status and nothing else; returns its message. */
+export function enveloped(answer: RawAnswer, status: number): string {
+  expect(answer.status, answer.body).toBe(status);
+  expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.body));
+  const body = JSON.parse(answer.body) as { data: unknown; errors: unknown };
+  expect(Object.keys(body).sort()).toEqual(['data', 'errors']);
+  expect(body.data).toBeNull();
+  expect(typeof body.errors).toBe('string');
+  return body.errors as string;
 }
