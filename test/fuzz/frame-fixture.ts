@@ -4,7 +4,6 @@
  * conversation "me" is not in, messages to aim edits and deletes at; and the fence (a PING whose
  * PONG proves every earlier frame was handled) and the bystander's check.
  */
-import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 import WebSocket from 'ws';
@@ -15,7 +14,7 @@ import { signToken, TEST_SECRET } from '../support/node.js';
 import { closedWithin, uniqueName, waitFor } from '../gateway/helpers.js';
 import type { Wire } from './frame-oracle.js';
 import { viewOf, type Expected } from './views.js';
-import { World } from './world.js';
+import { fenceId, isFenceId, named, World } from './world.js';
 
 /** A user id no row has: its valid token signs in to nothing (README "Tokens"). */
 const GHOST = '9000000000000000002';
@@ -100,20 +99,9 @@ export function resolver(f: Fixture): (name: string) => string {
     unknownMessage: UNKNOWN_MESSAGE,
     ...f.tokens,
   };
-  return (name) => {
-    const id = ids[name];
-    if (id === undefined) throw new Error(`no fixture named ${name}`);
-    return id;
-  };
+  return named(ids);
 }
 
-const FENCE = `fence-${randomBytes(6).toString('hex')}-`;
-let fences = 0;
-
-/** A requestId for a fence PING, which `replies` leaves out. */
-export function fenceId(): string {
-  return `${FENCE}${++fences}`;
-}
 
 /** Every frame sent on `client` before this has been handled once its PONG is back. */
 export async function fence(client: TestClient): Promise<void> {
@@ -128,7 +116,7 @@ export function write(client: TestClient, wire: Wire): void {
   else client.raw(wire.bytes, wire.binary);
 }
 
-export const replies = (client: TestClient): Frame[] => client.frames.filter((f) => !(f.method === 'PONG' && String(f.data.requestId).startsWith(FENCE)));
+export const replies = (client: TestClient): Frame[] => client.frames.filter((f) => !(f.method === 'PONG' && isFenceId(f.data.requestId)));
 
 /** Asserts that `frames` are the predicted ones, in order. */
 export function expectFrames(frames: Frame[], expected: Expected[], what: string): void {

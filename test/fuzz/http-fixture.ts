@@ -13,7 +13,7 @@ import { befriend, createGroup, createUser } from '../../scripts/support/fixture
 import { signToken, TEST_SECRET } from '../support/node.js';
 import { closedWithin, uniqueName, waitFor } from '../gateway/helpers.js';
 import type { Secrets } from './http-oracle.js';
-import { World } from './world.js';
+import { fenceId, named, World } from './world.js';
 
 const GHOST = '9000000000000000003';
 const UNKNOWN_CONVERSATION = '9223372036854775807';
@@ -128,22 +128,15 @@ export function resolver(f: Fixture): (name: string) => string {
     unknownMessage: UNKNOWN_MESSAGE,
     ...f.tokens,
   };
-  return (name) => {
-    const id = ids[name];
-    if (id === undefined) throw new Error(`no fixture named ${name}`);
-    return id;
-  };
+  return named(ids);
 }
-
-const FENCE = `fence-${randomBytes(6).toString('hex')}-`;
-let fences = 0;
 
 /**
  * The bystander's events since the last check, fenced by a PING of its own. Presence is left out:
  * `replenish` signs the bystander's friend in and out, and USER_LEFT follows within seconds.
  */
 export async function bystanderEvents(f: Fixture): Promise<Array<{ method: string; data: Record<string, any> }>> {
-  const requestId = `${FENCE}${++fences}`;
+  const requestId = fenceId();
   f.bystander.send('PING', { requestId });
   const pong = await waitFor(f.bystander, 'PONG', (d) => d.requestId === requestId);
   const at = f.bystander.frames.indexOf(pong);

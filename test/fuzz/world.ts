@@ -3,6 +3,7 @@
  * who is a member of what, which messages exist and as what, which tokens sign in as whom; and the
  * rules of the contract on ids and content that the WebSocket and the HTTP oracles both apply.
  */
+import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 
 /** Spec §2.3: content is 1 to 4000 characters; ids are positive PostgreSQL bigints. */
@@ -88,3 +89,25 @@ export function messageView(m: Message, id: unknown = m.id ?? expect.any(String)
   return { id, conversationId: m.conversationId, author: m.author, content: m.deleted ? '' : m.content, clientMessageId: m.clientMessageId, deleted: m.deleted };
 }
 
+
+/** Looks up a fixture by name (generators name fixtures; each fixture file maps names to ids). */
+export function named(ids: Record<string, string>): (name: string) => string {
+  return (name) => {
+    const id = ids[name];
+    if (id === undefined) throw new Error(`no fixture named ${name}`);
+    return id;
+  };
+}
+
+const FENCE = `fence-${randomBytes(6).toString('hex')}-`;
+let fences = 0;
+
+/** A requestId for a fence PING (its PONG proves every earlier frame was handled). */
+export function fenceId(): string {
+  return `${FENCE}${++fences}`;
+}
+
+/** True for the requestId of a fence PING. */
+export function isFenceId(requestId: unknown): boolean {
+  return String(requestId).startsWith(FENCE);
+}
