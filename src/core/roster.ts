@@ -9,6 +9,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Presence } from '../presence/presence.js';
 import type { Store } from '../store/store.js';
 import type { Hub, Peer } from './hub.js';
+import { BatchLoader } from './batch-loader.js';
 import type { Log } from './log.js';
 import { SerialQueue } from './serial.js';
 import type { SignInReads } from './sign-in-reads.js';
@@ -16,7 +17,8 @@ import type { SignInReads } from './sign-in-reads.js';
 export class Roster {
   readonly #hub: Hub;
   readonly #presence: Presence;
-  readonly #store: Pick<Store, 'setLastVisit'>;
+  /** Last visits written in batches: a node's restart signs thousands out at once. */
+  readonly #lastVisits: BatchLoader<string, never>;
   readonly #reads: Pick<SignInReads, 'friends'>;
   readonly #bus: Pick<Bus, 'publish'>;
   readonly #log: Log;
@@ -36,7 +38,10 @@ export class Roster {
   }) {
     this.#hub = deps.hub;
     this.#presence = deps.presence;
-    this.#store = deps.store;
+    this.#lastVisits = new BatchLoader(async (userIds) => {
+      await deps.store.setLastVisit(userIds, new Date());
+      return new Map<string, never>();
+    });
     this.#reads = deps.reads;
     this.#bus = deps.bus;
     this.#log = deps.log;
@@ -110,7 +115,7 @@ export class Roster {
 
   async #wentOffline(userId: string): Promise<void> {
     try {
-      await this.#store.setLastVisit(userId, new Date());
+      await this.#lastVisits.load(userId);
       const friends = await this.#reads.friends(userId);
       const online = await this.#presence.online([userId, ...friends.map((f) => f.userId)]);
       // Back on another node meanwhile: its USER_JOINED may already be out, and must stay the last word.

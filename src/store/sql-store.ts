@@ -282,9 +282,17 @@ export class SqlStore implements Store {
     });
   }
 
-  setLastVisit(userId: string, at: Date): Promise<void> {
+  setLastVisit(userIds: readonly string[], at: Date): Promise<void> {
     return this.#run('set_last_visit', async () => {
-      await this.#db.query('UPDATE users SET last_visit = $2::timestamptz WHERE id = $1::bigint', [userId, at]);
+      const ids = userIds.filter(isId);
+      if (ids.length === 0) return;
+      // Rows locked in id order: two nodes writing overlapping sets at once wait, never deadlock.
+      await this.#db.query(
+        `UPDATE users u SET last_visit = $2::timestamptz
+         FROM (SELECT id FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE) locked
+         WHERE u.id = locked.id`,
+        [ids, at],
+      );
     });
   }
 

@@ -204,7 +204,8 @@ export interface Store {
   /** Creates a conversation with these members (all must exist); returns its id. */
   createConversation(memberIds: string[]): Promise<string>;
 
-  setLastVisit(userId: string, at: Date): Promise<void>;
+  /** Sets these users' last visit (spec §4 users.last_visit) in one statement: sign-outs come in storms too. */
+  setLastVisit(userIds: readonly string[], at: Date): Promise<void>;
 
   /** Resolves when the database answers; for /readyz. */
   ping(): Promise<void>;

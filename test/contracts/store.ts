@@ -312,8 +312,11 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const [a, b] = [await user(), await user()];
       const c = await createGroup(db, [a, b]);
       const at = new Date('2026-11-24T10:00:00.000Z');
-      await store.setLastVisit(a, at);
-      expect((await store.conversation(b, c))?.members.find((u) => u.id === a)?.lastVisit).toEqual(at);
+      await store.setLastVisit([a, b], at);
+      const members = (await store.conversation(b, c))?.members;
+      expect(members?.find((u) => u.id === a)?.lastVisit).toEqual(at);
+      expect(members?.find((u) => u.id === b)?.lastVisit).toEqual(at);
+      await expect(store.setLastVisit([], at)).resolves.toBeUndefined();
       await expect(store.ping()).resolves.toBeUndefined();
     });
   });

@@ -14,35 +14,51 @@ function gatedFetch() {
 }
 
 describe('BatchLoader', () => {
-  it('reads at once when idle, and batches what is asked while reads are in flight', async () => {
+  /** Lets the callbacks already due run, then one turn of the event loop (where a due read starts). */
+  const nextTurn = () => new Promise((r) => setImmediate(r));
+
+  it('makes the keys asked in one turn one read, and batches what is asked while a read is in flight', async () => {
     const { reads, fetch, finish } = gatedFetch();
-    const loader = new BatchLoader(fetch, { concurrency: 1 });
-    const first = loader.load('a');
+    const loader = new BatchLoader(fetch);
+    const first = ['a', 'b', 'a'].map((k) => loader.load(k));
+    // Nothing is read before the turn ends: the keys of the turn go together.
+    expect(reads).toEqual([]);
+    await nextTurn();
+    expect(reads).toEqual([['a', 'b']]);
     const rest = ['b', 'c', 'b', 'missing'].map((k) => loader.load(k));
-    expect(reads).toEqual([['a']]);
+    await nextTurn();
+    // One read in flight at most (the default): the next keys wait for it.
+    expect(reads).toEqual([['a', 'b']]);
     finish(0);
-    expect(await first).toBe('A');
-    await Promise.resolve();
+    expect(await Promise.all(first)).toEqual(['A', 'B', 'A']);
+    await nextTurn();
     // The four waiting calls became one read of three keys (b asked twice).
-    await new Promise((r) => setImmediate(r));
-    expect(reads).toEqual([['a'], ['b', 'c', 'missing']]);
+    expect(reads).toEqual([['a', 'b'], ['b', 'c', 'missing']]);
     finish(1);
     expect(await Promise.all(rest)).toEqual(['B', 'C', 'B', undefined]);
+  });
+
+  it('reads a lone key on the next turn, with no timer', async () => {
+    const { reads, fetch, finish } = gatedFetch();
+    const loader = new BatchLoader(fetch);
+    const one = loader.load('a');
+    await nextTurn();
+    expect(reads).toEqual([['a']]);
+    finish(0);
+    expect(await one).toBe('A');
   });
 
   it('keeps at most `concurrency` reads in flight and at most maxBatch keys in one', async () => {
     const { reads, fetch, finish } = gatedFetch();
     const loader = new BatchLoader(fetch, { concurrency: 2, maxBatch: 2 });
     const all = ['a', 'b', 'c', 'd', 'e'].map((k) => loader.load(k));
-    expect(reads).toEqual([['a'], ['b']]);
+    await nextTurn();
+    expect(reads).toEqual([['a', 'b'], ['c', 'd']]);
     finish(0);
-    await new Promise((r) => setImmediate(r));
-    expect(reads).toEqual([['a'], ['b'], ['c', 'd']]);
+    await nextTurn();
+    expect(reads).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
     finish(1);
-    await new Promise((r) => setImmediate(r));
     finish(2);
-    await new Promise((r) => setImmediate(r));
-    finish(3);
     expect(await Promise.all(all)).toEqual(['A', 'B', 'C', 'D', 'E']);
   });
 
