@@ -26,7 +26,7 @@ import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { SignJWT } from 'jose';
+import { createSigner } from 'fast-jwt';
 import WebSocket from 'ws';
 import { PgDb } from '../src/store/db-pg.js';
 import { migrate } from '../src/store/migrate.js';
@@ -446,13 +446,8 @@ function openMember(url: string, m: Omit<Member, 'ws' | 'received' | 'foreign' |
   });
 }
 
-function token(userId: string): Promise<string> {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(userId)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
-    .sign(new TextEncoder().encode(JWT_SECRET));
+async function token(userId: string): Promise<string> {
+  return createSigner({ key: JWT_SECRET, algorithm: 'HS256' })({ sub: userId, exp: Math.floor(Date.now() / 1000) + 3600 });
 }
 
 /**

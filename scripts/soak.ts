@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
+import { createSigner } from 'fast-jwt';
 import { openDb } from '../src/build.js';
 import { loadConfig } from '../src/config.js';
 import { Fleet, type FleetInterval } from './soak-fleet.js';
@@ -157,8 +157,8 @@ async function main(): Promise<number> {
 
   const { population, http, ws, node } = await prepare(o, secret);
   const expiry = Math.floor(Date.now() / 1000) + o.durationS + 3600;
-  const key = new TextEncoder().encode(secret);
-  const tokens = await Promise.all(population.userIds.map((id) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(id).setIssuedAt().setExpirationTime(expiry).sign(key)));
+  const sign = createSigner({ key: secret, algorithm: 'HS256' });
+  const tokens = population.userIds.map((id) => sign({ sub: id, exp: expiry }));
   const fleet = new Fleet({ url: ws, tokens, conversationOf: population.conversationOf, maxPendingSignIns: 200 });
   cleanups.push(() => fleet.close());
 

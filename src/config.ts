@@ -128,6 +128,9 @@ function publicKey(env: Env): string | null {
     throw new ConfigError(`${name} must hold a PEM RSA public key (-----BEGIN PUBLIC KEY-----)`);
   }
   if (key.asymmetricKeyType !== 'rsa') throw new ConfigError(`${name} must be an RSA key (RS256), not ${key.asymmetricKeyType ?? 'unknown'}`);
+  // RFC 7518 §3.3: RS256 keys MUST have 2048 bits or more; a shorter one could never verify a token.
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < 2048) throw new ConfigError(`${name} must be an RSA key of at least 2048 bits, not ${bits}`);
   return key.export({ type: 'spki', format: 'pem' }).toString();
 }
 

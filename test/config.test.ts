@@ -117,6 +117,11 @@ describe('loadConfig reads', () => {
     expect(() => loadConfig({ JWT_PUBLIC_KEY: ec })).toThrow(/JWT_PUBLIC_KEY must be an RSA key/);
   });
 
+  it('refuses an RSA key under 2048 bits (RFC 7518 §3.3), naming the variable', () => {
+    const short = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(() => loadConfig({ JWT_PUBLIC_KEY: short })).toThrow(/^JWT_PUBLIC_KEY must be an RSA key of at least 2048 bits, not 1024$/);
+  });
+
   it('token checks: JWT_ISSUER and JWT_AUDIENCE unset by default, JWT_CLOCK_TOLERANCE_S 5 s', () => {
     expect(loadConfig({})).toMatchObject({ jwtIssuer: null, jwtAudience: null, jwtClockToleranceS: 5 });
     expect(loadConfig({ JWT_ISSUER: 'https://main-api.example', JWT_AUDIENCE: 'massenger', JWT_CLOCK_TOLERANCE_S: '0' })).toMatchObject({

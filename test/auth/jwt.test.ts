@@ -1,7 +1,7 @@
+import { createHmac, generateKeyPairSync, type KeyObject, sign as signBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, signDevToken } from '../../src/auth/jwt.js';
 import { type Config, ConfigError, loadConfig } from '../../src/config.js';
@@ -10,15 +10,15 @@ import { AppError } from '../../src/errors.js';
 const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 const now = () => Math.floor(Date.now() / 1000);
 
-let rsa: Awaited<ReturnType<typeof generateKeyPair>>;
-let otherRsa: Awaited<ReturnType<typeof generateKeyPair>>;
+let rsa: { privateKey: KeyObject; publicKey: KeyObject };
+let otherRsa: { privateKey: KeyObject; publicKey: KeyObject };
 let publicPem: string;
 const dirs: string[] = [];
 
-beforeAll(async () => {
-  rsa = await generateKeyPair('RS256');
-  otherRsa = await generateKeyPair('RS256');
-  publicPem = await exportSPKI(rsa.publicKey);
+beforeAll(() => {
+  rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  publicPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
 });
 
 afterEach(async () => {
@@ -35,8 +35,16 @@ function config(env: Record<string, string>): Config {
   return loadConfig({ DATA_DIR: '/nonexistent-massenger-test', ...env });
 }
 
-function sign(payload: JWTPayload, key: Parameters<SignJWT['sign']>[0] = rsa.privateKey, alg = 'RS256'): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ alg }).sign(key);
+/**
+ * Signs exactly `payload` under the header `{alg, ...header}`, adding and checking nothing, so a
+ * test can hand the verifier any claim a main API might send: an RSA private key for RS*, a
+ * secret's bytes for HS*.
+ */
+async function sign(payload: Record<string, unknown>, key: KeyObject | Uint8Array = rsa.privateKey, alg = 'RS256', header: object = {}): Promise<string> {
+  const input = `${b64({ alg, ...header })}.${b64(payload)}`;
+  const hash = `sha${alg.slice(2)}`;
+  const signature = alg.startsWith('HS') ? createHmac(hash, key).update(input).digest() : signBytes(hash, Buffer.from(input), key as KeyObject);
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 function b64(value: object): string {
@@ -64,7 +72,7 @@ describe('RS256 verifier', () => {
   });
 
   it('normalises a numeric sub to a decimal string', async () => {
-    const result = await (await rs256()).verify(await sign({ sub: 7 as unknown as string, exp: now() + 60 }));
+    const result = await (await rs256()).verify(await sign({ sub: 7, exp: now() + 60 }));
     expect(result.userId).toBe('7');
   });
 
@@ -113,12 +121,12 @@ describe('RS256 verifier', () => {
   });
 
   it.each([0, -3, 1.5, 2 ** 60])('rejects numeric sub %d', async (sub) => {
-    await rejectsWith((await rs256()).verify(await sign({ sub: sub as unknown as string })), /sub is not a user id/);
+    await rejectsWith((await rs256()).verify(await sign({ sub: sub })), /sub is not a user id/);
   });
 
   it('accepts the largest bigint id as sub, as a string', async () => {
     expect((await (await rs256()).verify(await sign({ sub: '9223372036854775807' }))).userId).toBe('9223372036854775807');
-    expect((await (await rs256()).verify(await sign({ sub: Number.MAX_SAFE_INTEGER as unknown as string }))).userId).toBe(String(Number.MAX_SAFE_INTEGER));
+    expect((await (await rs256()).verify(await sign({ sub: Number.MAX_SAFE_INTEGER }))).userId).toBe(String(Number.MAX_SAFE_INTEGER));
   });
 
   // Canonical ids only (README "Tokens"): one spelling per user, so no token names an id that
@@ -134,12 +142,58 @@ describe('RS256 verifier', () => {
     ['an object', { id: '1' }],
     ['2^53', 2 ** 53],
   ])('rejects a sub that is %s', async (_label, sub) => {
-    await rejectsWith((await rs256()).verify(await sign({ sub: sub as string })), /sub is not a user id|no sub/);
+    await rejectsWith((await rs256()).verify(await sign({ sub })), /sub is not a user id|no sub/);
   });
 
   it('rejects garbage', async () => {
     await rejectsWith((await rs256()).verify('not.a.jwt'), /malformed|invalid/);
     await rejectsWith((await rs256()).verify(''), /missing/);
+  });
+});
+
+describe('refusal reasons', () => {
+  const rs256 = () => createVerifier(config({ JWT_PUBLIC_KEY: publicPem }));
+  const signed = async (payload: Record<string, unknown>) => (await sign(payload)).split('.');
+
+  // Each reason exactly, since clients show them; a token wrong in one way only.
+  it.each<[string, () => Promise<string>, string]>([
+    ['an empty token', async () => '', 'token is missing'],
+    ['two segments', async () => 'a.b', 'token is malformed'],
+    ['a header without alg', async () => `${b64({ typ: 'JWT' })}.${b64({ sub: '1' })}.c2ln`, 'token is malformed'],
+    ['a critical header extension', async () => sign({ sub: '1' }, rsa.privateKey, 'RS256', { crit: ['exp'], exp: 1 }), 'token is malformed'],
+    ['a payload that is not a JSON object', async () => sign([1] as unknown as Record<string, unknown>), 'token is malformed'],
+    ['a signature outside base64url', async () => `${(await sign({ sub: '1' })).slice(0, -4)}+/==`, 'token is malformed'],
+    ['no signature', async () => `${(await signed({ sub: '1' })).slice(0, 2).join('.')}.`, 'token signature is invalid'],
+    ['a signature by another key', async () => sign({ sub: '1' }, otherRsa.privateKey), 'token signature is invalid'],
+    ['alg none', async () => `${b64({ alg: 'none' })}.${b64({ sub: '1' })}.`, 'token algorithm must be RS256'],
+    ['RS512', async () => sign({ sub: '1' }, rsa.privateKey, 'RS512'), 'token algorithm must be RS256'],
+    ['HS256 over a payload that is not JSON', async () => `${b64({ alg: 'HS256' })}.bm9wZQ.c2ln`, 'token algorithm must be RS256'],
+    ['exp passed', async () => sign({ sub: '1', exp: now() - 1 }), 'token has expired'],
+    ['exp not a number', async () => sign({ sub: '1', exp: String(now() + 60) }), 'token claim exp is invalid (invalid)'],
+    ['nbf beyond the tolerance', async () => sign({ sub: '1', nbf: now() + 60 }), 'token claim nbf is invalid (check_failed)'],
+    ['nbf not a number', async () => sign({ sub: '1', nbf: 'now' }), 'token claim nbf is invalid (invalid)'],
+    ['iat not a number', async () => sign({ sub: '1', iat: 'now' }), 'token claim iat is invalid (invalid)'],
+    ['no sub', async () => sign({ exp: now() + 60 }), 'token has no sub claim'],
+    ['a sub that is not an id', async () => sign({ sub: 'alice' }), 'token sub is not a user id'],
+  ])('%s', async (_label, token, reason) => {
+    const err = await (await rs256()).verify(await token()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'UNAUTHENTICATED', message: reason });
+  });
+
+  it('names the configured algorithm to an HS256 node: RS256 and alg none are refused', async () => {
+    const hs256 = await createVerifier(config({ JWT_SECRET: SECRET }));
+    await rejectsWith(hs256.verify(await sign({ sub: '1' })), /^token algorithm must be HS256$/);
+    await rejectsWith(hs256.verify(`${b64({ alg: 'none' })}.${b64({ sub: '1' })}.`), /^token algorithm must be HS256$/);
+  });
+
+  it('verifies on the event loop: the promise has settled when verify returns (no thread-pool round trip)', async () => {
+    const verifier = await rs256();
+    const token = await sign({ sub: '1', exp: now() + 60 });
+    let settled = false;
+    void verifier.verify(token).then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(true);
   });
 });
 
@@ -161,7 +215,9 @@ describe('JWT_ISSUER and JWT_AUDIENCE', () => {
     const v = await verifier({ JWT_AUDIENCE: 'massenger' });
     expect((await v.verify(await sign({ sub: '1', aud: 'massenger' }))).userId).toBe('1');
     expect((await v.verify(await sign({ sub: '1', aud: ['main-api', 'massenger'] }))).userId).toBe('1');
+    expect((await v.verify(await sign({ sub: '1', aud: [7, 'massenger'] }))).userId).toBe('1');
     await rejectsWith(v.verify(await sign({ sub: '1', aud: 'main-api' })), /^token audience \(aud\) is not accepted$/);
+    await rejectsWith(v.verify(await sign({ sub: '1', aud: ['main-api'] })), /^token audience \(aud\) is not accepted$/);
     await rejectsWith(v.verify(await sign({ sub: '1' })), /^token has no aud claim$/);
   });
 

@@ -4,7 +4,7 @@
  * conversation "me" is not in, messages to aim edits and deletes at; and the fence (a PING whose
  * PONG proves every earlier frame was handled) and the bystander's check.
  */
-import { SignJWT } from 'jose';
+import { createSigner } from 'fast-jwt';
 import { expect } from 'vitest';
 import WebSocket from 'ws';
 import type { Backend, BackendNode } from '../support/backends.js';
@@ -51,7 +51,7 @@ export async function fixture(backend: Backend, env: Record<string, string>): Pr
     'token:ghost': await signToken(GHOST),
     'token:expired': await signToken(me, -10),
     'token:forged': await signToken(me, 3600, 'not-the-secret-not-the-secret-not-the-secret'),
-    'token:noSub': await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(TEST_SECRET)),
+    'token:noSub': createSigner({ key: TEST_SECRET, algorithm: 'HS256', expiresIn: '1h' })({}),
   };
   world.tokens.set(tokens['token:me']!, me);
   world.tokens.set(tokens['token:bystander']!, other);

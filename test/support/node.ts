@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { SignJWT } from 'jose';
+import { createSigner } from 'fast-jwt';
 import pino from 'pino';
 import { build, openDb, type Node } from '../../src/build.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -29,12 +29,7 @@ export interface TestNode {
 }
 
 export async function signToken(userId: string, ttlSeconds = 3600, secret = TEST_SECRET): Promise<string> {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(userId)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-    .sign(new TextEncoder().encode(secret));
+  return createSigner({ key: secret, algorithm: 'HS256' })({ sub: userId, exp: Math.floor(Date.now() / 1000) + ttlSeconds });
 }
 
 /**
