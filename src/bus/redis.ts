@@ -3,12 +3,14 @@
  *
  * ROUTING BY INTEREST. Each node subscribes to two channels: its own node channel
  * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
- * A `deliver` or `message` event goes to the node channels of the nodes that hold its users (asked
- * of presence through `locate`: RedisPresence answers with one SUNION), once per node, this node included: local
- * delivery goes through Redis too, so there is one path and one order. Why per node: broadcast
- * makes every node parse all traffic (N times the bytes for N nodes); a channel per user makes
- * subscriptions O(users) (SUBSCRIBE on every connect, a PUBLISH per member); a channel per node
- * keeps them O(nodes) and fixed, and a node gets only traffic for its users, for one SUNION.
+ * A `deliver` or `message` event goes to the node channels of the nodes that hold its users, once
+ * per node, this node included: local delivery goes through Redis too, so there is one path and one
+ * order. Where the users are is asked of presence through `locate`: RedisPresence answers all the
+ * asks of a tick (a group commit's messages) with one Redis call, the union of each ask's node
+ * sets, in the order asked (presence/nodes-holding.ts). Why per node: broadcast makes every node
+ * parse all traffic (N times the bytes for N nodes); a channel per user makes subscriptions
+ * O(users) (SUBSCRIBE on every connect, a PUBLISH per member); a channel per node keeps them
+ * O(nodes) and fixed, and a node gets only traffic for its users, for one look-up.
  *
  * ORDER ACROSS NODES (spec §2.3: messages reach every member in stored order). Two nodes may store
  * messages 10 and 11 of one conversation (prevId chain 9 → 10 → 11, assigned by the database under
@@ -39,7 +41,7 @@
  * only when its predecessor was handed over here already (another node's predecessor may be on its
  * way: the message then takes the gate like any other). A direct message then
  * moves the conversation's gate on (GATE_ADVANCE, off its path), so a message another node stores
- * next finds seq current and is not held. The SUNION that tells where the users are stays: it is
+ * next finds seq current and is not held. The look-up that tells where the users are stays: it is
  * what the routing needs.
  *
  * SUBSCRIBER DOWN. The order above holds while this node's subscriber is subscribed. It counts as
@@ -75,7 +77,7 @@ import { SelfEchoes } from './self-echoes.js';
  */
 export const redisOptions: RedisOptions = {
   // Commands issued in the same tick go out in one write, in order: the publishes of one batch of
-  // stored messages (their SUNIONs, then their gate scripts) cost one round trip each, not one per message.
+  // stored messages (their look-up, then their gate scripts) cost one round trip each, not one per message.
   enableAutoPipelining: true,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,

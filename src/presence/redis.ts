@@ -19,6 +19,7 @@
  * may have lost everything (nobody heard USER_LEFT for them then, so nobody is reported found).
  */
 import type { Redis } from 'ioredis';
+import { NodesHolding } from './nodes-holding.js';
 import type { Presence } from './presence.js';
 import { redisNames, type RedisNames } from '../bus/names.js';
 import {
@@ -65,6 +66,7 @@ export class RedisPresence implements Presence {
   readonly #redis: Redis;
   readonly #nodeId: string;
   readonly #names: RedisNames;
+  readonly #nodesHolding: NodesHolding;
   readonly #leaseTtlMs: number;
   readonly #heartbeatMs: number;
   readonly #log: Log;
@@ -88,6 +90,7 @@ export class RedisPresence implements Presence {
     this.#redis = options.redis;
     this.#nodeId = options.nodeId;
     this.#names = redisNames(options.prefix);
+    this.#nodesHolding = new NodesHolding(this.#redis, this.#names);
     this.#leaseTtlMs = options.leaseTtlMs ?? 4000;
     this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#log = options.log ?? silentLog;
@@ -162,14 +165,12 @@ export class RedisPresence implements Presence {
   }
 
   /**
-   * The ids of the nodes holding any of these users, for the Redis bus's routing (one SUNION).
-   * May include a dead node until it is reaped: a publish nobody hears costs little. Rejects when
-   * Redis does not answer (the bus then delivers locally).
+   * The ids of the nodes holding any of these users, for the Redis bus's routing; the asks of a
+   * tick share one Redis call (nodes-holding.ts). May include a dead node until it is reaped: a
+   * publish nobody hears costs little. Rejects when Redis does not answer (the bus then delivers locally).
    */
-  async nodesHolding(userIds: readonly string[]): Promise<string[]> {
-    if (userIds.length === 0) return [];
-    const n = this.#names;
-    return this.#redis.sunion(...userIds.map((id) => n.userNodes(id)));
+  nodesHolding(userIds: readonly string[]): Promise<string[]> {
+    return this.#nodesHolding.ask(userIds);
   }
 
   onLost(listener: (userIds: string[]) => void): void {

@@ -27,6 +27,29 @@ async function dropPrefix(prefix: string): Promise<void> {
 
 const u = () => `u-${randomUUID()}`;
 
+const sorted = (ids: string[]) => [...ids].sort();
+
+/** Records the commands Redis runs that name `text` (MONITOR), those its scripts run apart. */
+async function watchCommands(text: string) {
+  const monitor = await new Redis(REDIS_TEST_URL).monitor();
+  const seen: string[][] = [];
+  const scripted: string[][] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (args.some((arg) => arg.includes(text))) (source === 'lua' ? scripted : seen).push(args);
+  });
+  return {
+    seen,
+    scripted,
+    /** Resolves once Redis has shown every command sent through `via` so far (it runs them in order). */
+    async settle(via: Redis) {
+      const marker = `${text}:settled:${randomUUID()}`;
+      await via.echo(marker);
+      await waitUntil(() => seen.some((args) => args.includes(marker)), 'the monitor', 2000, 5);
+      seen.splice(seen.findIndex((args) => args.includes(marker)), 1);
+    },
+    close: () => monitor.disconnect(),
+  };
+}
 
 describe.runIf(await needs('redis'))('RedisPresence', () => {
   presenceContract('RedisPresence', async () => {
@@ -138,6 +161,106 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       await sleep(1300); // two more of a's beats: the time is the scenario
       expect(found).toEqual([[alone]]);
       expect(lost).toEqual([[alone]]);
+    });
+
+    describe('nodesHolding', () => {
+      /** Users on nodes a, b and c (and one on none), with their node sets as SUNION reads them. */
+      const cluster = async () => {
+        const [a, b, c] = [await node('a'), await node('b'), await node('c')];
+        const [x, y, z, v, unknown] = [u(), u(), u(), u(), u()];
+        await a.presence.add(x);
+        await a.presence.add(y);
+        await b.presence.add(y);
+        await c.presence.add(z);
+        await b.presence.add(v);
+        await c.presence.add(v);
+        const names = redisNames(prefix);
+        const sunion = async (ids: string[]) => sorted(await a.redis.sunion(...ids.map((id) => names.userNodes(id))));
+        return { a, b, users: { x, y, z, v, unknown }, sunion };
+      };
+
+      it('answers the asks of one tick with one Redis call, each as SUNION does, in the order asked', async () => {
+        const { a, users, sunion } = await cluster();
+        const { x, y, z, v, unknown } = users;
+        const asks = [[x], [y], [x, y], [z, unknown], [unknown], [x, y, z, v], [y, x], [x, y], [v, v]];
+        const expected = await Promise.all(asks.map(sunion));
+        const watch = await watchCommands(`${prefix}:user:`);
+        try {
+          const answeredInOrder: number[] = [];
+          const answers = await Promise.all(
+            asks.map((ids, i) =>
+              a.presence.nodesHolding(ids).then((nodeIds) => {
+                answeredInOrder.push(i);
+                return nodeIds;
+              }),
+            ),
+          );
+          await watch.settle(a.redis);
+          expect(answers.map(sorted)).toEqual(expected);
+          expect(answers.map(sorted)).toEqual([['a'], ['a', 'b'], ['a', 'b'], ['c'], [], ['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['b', 'c']]);
+          expect(answeredInOrder).toEqual(asks.map((_, i) => i));
+          // One command for the tick; identical asks ([x, y] twice) read Redis once, yet each
+          // answer is its own array (the bus appends to it).
+          expect(watch.seen.map((args) => args[0])).toEqual(['eval']);
+          expect(watch.scripted.filter((args) => args[0]?.toLowerCase() === 'sunion')).toHaveLength(asks.length - 1);
+          expect(new Set(answers).size).toBe(asks.length);
+        } finally {
+          watch.close();
+        }
+      });
+
+      it('sends a lone ask at once as a plain SUNION, and each tick its own call', async () => {
+        const { a, users } = await cluster();
+        const watch = await watchCommands(`${prefix}:user:`);
+        try {
+          expect(sorted(await a.presence.nodesHolding([users.y]))).toEqual(['a', 'b']);
+          expect(sorted(await a.presence.nodesHolding([users.z, users.unknown]))).toEqual(['c']);
+          const [first, second] = await Promise.all([a.presence.nodesHolding([users.x]), a.presence.nodesHolding([users.v])]);
+          expect([first, sorted(second)]).toEqual([['a'], ['b', 'c']]);
+          await watch.settle(a.redis);
+          expect(watch.seen.map((args) => [args[0], args.length])).toEqual([
+            ['sunion', 2],
+            ['sunion', 3],
+            ['eval', 7], // eval, script, numkeys 0, the users' key pattern (2), two asks
+          ]);
+          expect(await a.presence.nodesHolding([])).toEqual([]);
+        } finally {
+          watch.close();
+        }
+      });
+
+      it('unions a large ask (a notification to thousands of users) as SUNION does, in a tick with others', async () => {
+        const { a, users, sunion } = await cluster();
+        const many = [...Array.from({ length: 2500 }, u), users.x, ...Array.from({ length: 1200 }, u), users.v, users.z];
+        const answers = await Promise.all([a.presence.nodesHolding([users.y]), a.presence.nodesHolding(many)]);
+        expect(answers.map(sorted)).toEqual([['a', 'b'], ['a', 'b', 'c']]);
+        expect(sorted(answers[1] ?? [])).toEqual(await sunion(many));
+      });
+
+      it('fails every ask of the tick when Redis answers an error, and answers the next tick', async () => {
+        const { a, users } = await cluster();
+        const broken = u();
+        await a.redis.set(redisNames(prefix).userNodes(broken), 'not a set');
+        const settled = await Promise.allSettled([
+          a.presence.nodesHolding([users.x]),
+          a.presence.nodesHolding([broken, users.y]),
+          a.presence.nodesHolding([users.z]),
+        ]);
+        expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
+        const reasons = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : null));
+        expect(reasons[0]?.message).toMatch(/WRONGTYPE/);
+        expect(new Set(reasons).size).toBe(1);
+        expect(await a.presence.nodesHolding([users.x])).toEqual(['a']);
+      });
+
+      it('fails every ask of the tick while Redis is unreachable; an empty ask needs no Redis', async () => {
+        const { b, users } = await cluster();
+        b.redis.disconnect();
+        const settled = await Promise.allSettled([b.presence.nodesHolding([users.x]), b.presence.nodesHolding([users.y, users.z])]);
+        expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+        await expect(b.presence.nodesHolding([users.x])).rejects.toThrow();
+        expect(await b.presence.nodesHolding([])).toEqual([]);
+      });
     });
 
     it('re-registers its users when Redis lost its keys, and finds nobody (nobody heard USER_LEFT)', async () => {
