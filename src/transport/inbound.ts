@@ -20,9 +20,6 @@ const PAUSE_AT_PENDING = 16;
 
 type InboundState = 'reading' | 'paused' | 'stopped' | 'closed';
 
-/** The tail of every queue with nothing in it. */
-const IDLE: Promise<void> = Promise.resolve();
-
 /** The limits every connection of a gateway shares (one object for all). */
 export interface InboundLimits {
   rateLimitPerSec: number;
@@ -50,8 +47,8 @@ export class Inbound {
   readonly #pauseAt: number;
   readonly #resumeAt: number;
   #state: InboundState = 'reading';
-  /** The tail of the chain of frames; it never rejects. IDLE while nothing waits, so an idle connection holds no promise of its own. */
-  #tail: Promise<void> = IDLE;
+  /** The tail of the chain of frames; it never rejects. */
+  #tail: Promise<void> = Promise.resolve();
   #pending = 0;
 
   constructor(limits: InboundLimits, ws: Pick<WebSocket, 'pause' | 'resume'>, owner: InboundOwner) {
@@ -119,24 +116,19 @@ export class Inbound {
       this.#ws.pause();
     }
     // then(task): a task that throws synchronously becomes a rejection, caught by #failed.
-    // Closures made per frame, not kept per connection: an idle connection carries none.
-    const tail: Promise<void> = this.#tail.then(task).then(
-      () => this.#settled(tail),
-      (err: unknown) => {
-        this.#owner.frameTaskFailed(err);
-        this.#settled(tail);
-      },
-    );
-    this.#tail = tail;
+    this.#tail = this.#tail.then(task).then(this.#settled, this.#failed);
   }
 
-  #settled(link: Promise<void>): void {
+  readonly #settled = (): void => {
     this.#pending--;
-    // The last link settled: let it go.
-    if (this.#tail === link) this.#tail = IDLE;
     if (this.#state === 'paused' && this.#pending <= this.#resumeAt) {
       this.#state = 'reading';
       this.#ws.resume();
     }
-  }
+  };
+
+  readonly #failed = (err: unknown): void => {
+    this.#owner.frameTaskFailed(err);
+    this.#settled();
+  };
 }
