@@ -208,8 +208,10 @@ export class Session {
       for (const m of missed) this.#requests.acknowledgeStored(m, data.userId);
       missed = missed.filter((m) => this.#versions.offer(m, true));
     }
-    // The first INIT's last messages are the starting point; later ones may be ahead of the live stream.
-    for (const c of data.conversations) if (c.lastMessage !== null) this.#versions.offer(c.lastMessage, first);
+    // The first INIT's last messages are the starting point: their live copies are not news. A later
+    // INIT's (a resume, a refresh) are not recorded: one stored between that INIT's reads is in no
+    // missedMessages and still comes live, and must be passed on then.
+    if (first) for (const c of data.conversations) if (c.lastMessage !== null) this.#versions.offer(c.lastMessage, true);
     if (this.#versions.lastMessageId === null) this.#versions.cover('0');
     const init = missed === undefined ? data : { ...data, missedMessages: missed };
     if (auth?.kind !== 'refresh') {
