@@ -47,6 +47,11 @@ type ConnectionPhase = 'open' | 'draining' | 'closing' | 'closed';
  */
 export const CLOSE_HANDSHAKE_TIMEOUT_MS = 5000;
 
+/** A peer that did not answer the close frame in time is cut off. */
+function terminate(ws: WebSocket): void {
+  ws.terminate();
+}
+
 /** The transitions the diagram above allows; any other request is ignored. */
 const NEXT: Record<ConnectionPhase, readonly ConnectionPhase[]> = {
   open: ['draining', 'closing', 'closed'],
@@ -77,6 +82,8 @@ export class Connection implements Client, SessionOwner, OutboundOwner, InboundO
   readonly #in: Inbound;
   #phase: ConnectionPhase = 'open';
   #handshake: Deadline | null = null;
+  /** The peer answered the gateway's last heartbeat ping (or none was sent yet). */
+  answeredPing = true;
 
   constructor(id: string, ws: WebSocket, context: ConnectionContext) {
     this.id = id;
@@ -125,6 +132,7 @@ export class Connection implements Client, SessionOwner, OutboundOwner, InboundO
 
   release(first: string | null, sent?: ReadonlySet<string>): void {
     this.#out.release(first, sent);
+    if (first !== null) this.#session.started();
   }
 
   send(text: string | Buffer, method: ServerMethod, messageId?: string): void {
@@ -176,7 +184,7 @@ export class Connection implements Client, SessionOwner, OutboundOwner, InboundO
     this.#session.end();
     this.#c.metrics.closes.inc({ code: String(code) });
     this.#ws.close(code, reason);
-    this.#handshake = this.#c.clock.schedule(Date.now() + CLOSE_HANDSHAKE_TIMEOUT_MS, () => this.#ws.terminate());
+    this.#handshake = this.#c.clock.schedule(Date.now() + CLOSE_HANDSHAKE_TIMEOUT_MS, terminate, this.#ws);
   }
 
   /** Called by the gateway when the socket is gone, however it went. */

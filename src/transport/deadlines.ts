@@ -20,7 +20,8 @@ export interface Deadline {
 
 interface Entry extends Deadline {
   slot: number;
-  readonly fire: () => void;
+  readonly fire: (target: unknown) => void;
+  readonly target: unknown;
 }
 
 export class Deadlines {
@@ -50,12 +51,18 @@ export class Deadlines {
     return this.#size;
   }
 
-  /** Calls `fire` once, at or after `at` (epoch ms), unless cancelled first. */
-  schedule(at: number, fire: () => void): Deadline {
+  /**
+   * Calls `fire` once, at or after `at` (epoch ms), unless cancelled first; with `target`, as
+   * `fire(target)`. A deadline every connection holds passes one shared function and itself as
+   * the target: a closure and its context per connection would cost about 100 bytes each.
+   */
+  schedule(at: number, fire: () => void): Deadline;
+  schedule<T>(at: number, fire: (target: T) => void, target: T): Deadline;
+  schedule(at: number, fire: (target: unknown) => void, target?: unknown): Deadline {
     if (this.#timer === null) this.#start();
     // A deadline already due goes into the next slot to fire, never into one already fired.
     const slot = Math.max(Math.ceil(at / this.#tickMs), this.#next);
-    const entry: Entry = { at, slot, fire };
+    const entry: Entry = { at, slot, fire, target };
     let set = this.#slots.get(slot);
     if (set === undefined) this.#slots.set(slot, (set = new Set()));
     set.add(entry);
@@ -103,7 +110,7 @@ export class Deadlines {
         set.delete(entry);
         this.#size--;
         try {
-          entry.fire();
+          entry.fire(entry.target);
         } catch (err) {
           this.#onError(err);
         }

@@ -44,6 +44,15 @@ const HARD_DEADLINE_MS = 2000;
 /** The WebSocket versions ws speaks, named in a refusal of any other (RFC 6455 §4.4). */
 const SUPPORTED_VERSIONS = [13, 8];
 
+/**
+ * A socket that fails before ws holds it goes at once. One function for every socket (not a
+ * closure each), taken off once ws has the socket: ws then has its own listener, and an idle
+ * connection would otherwise carry a second one for its whole life.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 export class Gateway {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -55,7 +64,6 @@ export class Gateway {
   /** Shared by every connection of this gateway. */
   readonly #connectionContext: ConnectionContext;
   readonly #connections = new Map<WebSocket, Connection>();
-  readonly #alive = new WeakSet<WebSocket>();
   readonly #heartbeat: NodeJS.Timeout;
   /** Disconnects handed to the core and not yet finished; shutdown waits for them. */
   readonly #disconnects = new Set<Promise<void>>();
@@ -103,7 +111,7 @@ export class Gateway {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     // Node hands every request carrying `Upgrade` to this event, whatever it asks for; RFC 9110
     // §7.8 lets a server ignore an upgrade it does not speak and answer the request itself
     // (`curl --http2` asks for h2c on every http:// request, /healthz included).
@@ -115,7 +123,10 @@ export class Gateway {
     if (this.#connections.size >= this.#opts.maxConnections) {
       return this.#refuse(socket, 'UNAVAILABLE', 'this server holds as many connections as it may; connect again later');
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', destroyOnError);
+      this.#accept(ws);
+    });
   }
 
   /**
@@ -149,7 +160,6 @@ export class Gateway {
   #accept(ws: WebSocket): void {
     const conn = new Connection(String(++this.#nextId), ws, this.#connectionContext);
     this.#connections.set(ws, conn);
-    this.#alive.add(ws);
     this.#metrics.connections.inc();
     // Its handshake began before shutdown did: it missed the drain, and there is nothing to drain.
     if (!this.accepting) conn.close(CLOSE_SHUTDOWN, 'server shutting down');
@@ -165,7 +175,8 @@ export class Gateway {
    */
   readonly #socketEvents = ((gateway: Gateway) => ({
     pong(this: WebSocket): void {
-      gateway.#alive.add(this);
+      const conn = gateway.#connections.get(this);
+      if (conn !== undefined) conn.answeredPing = true;
     },
     error(this: WebSocket, err: Error): void {
       gateway.#log.debug({ err, connectionId: gateway.#connections.get(this)?.id }, 'websocket error');
@@ -237,11 +248,11 @@ export class Gateway {
     for (const [ws, conn] of this.#connections) {
       // Paused for backpressure: its pong may be unread behind its frames, so it is not judged now.
       if (!conn.reading) continue;
-      if (!this.#alive.has(ws)) {
+      if (!conn.answeredPing) {
         ws.terminate();
         continue;
       }
-      this.#alive.delete(ws);
+      conn.answeredPing = false;
       ws.ping();
     }
   }

@@ -20,6 +20,9 @@ const PAUSE_AT_PENDING = 16;
 
 type InboundState = 'reading' | 'paused' | 'stopped' | 'closed';
 
+/** The tail of every queue with nothing in it. */
+const IDLE: Promise<void> = Promise.resolve();
+
 /** The limits every connection of a gateway shares (one object for all). */
 export interface InboundLimits {
   rateLimitPerSec: number;
@@ -44,11 +47,9 @@ export class Inbound {
   readonly #ws: Pick<WebSocket, 'pause' | 'resume'>;
   readonly #owner: InboundOwner;
   readonly #limiter: RateLimiter;
-  readonly #pauseAt: number;
-  readonly #resumeAt: number;
   #state: InboundState = 'reading';
-  /** The tail of the chain of frames; it never rejects. */
-  #tail: Promise<void> = Promise.resolve();
+  /** The tail of the chain of frames; it never rejects. IDLE while nothing waits, so an idle connection holds no promise of its own. */
+  #tail: Promise<void> = IDLE;
   #pending = 0;
 
   constructor(limits: InboundLimits, ws: Pick<WebSocket, 'pause' | 'resume'>, owner: InboundOwner) {
@@ -56,8 +57,11 @@ export class Inbound {
     this.#ws = ws;
     this.#owner = owner;
     this.#limiter = new RateLimiter(limits.rateLimitPerSec, limits.rateLimitBurst);
-    this.#pauseAt = Math.max(1, Math.min(PAUSE_AT_PENDING, limits.rateLimitBurst));
-    this.#resumeAt = Math.floor(this.#pauseAt / 2);
+  }
+
+  /** PAUSE_AT_PENDING, never above the most frames that may wait. */
+  get #pauseAt(): number {
+    return Math.max(1, Math.min(PAUSE_AT_PENDING, this.#limits.rateLimitBurst));
   }
 
   get state(): InboundState {
@@ -115,20 +119,25 @@ export class Inbound {
       this.#state = 'paused';
       this.#ws.pause();
     }
-    // then(task): a task that throws synchronously becomes a rejection, caught by #failed.
-    this.#tail = this.#tail.then(task).then(this.#settled, this.#failed);
+    // then(task): a task that throws synchronously becomes a rejection, caught below.
+    // Closures made per frame, not kept per connection: an idle connection carries none.
+    const tail: Promise<void> = this.#tail.then(task).then(
+      () => this.#settled(tail),
+      (err: unknown) => {
+        this.#owner.frameTaskFailed(err);
+        this.#settled(tail);
+      },
+    );
+    this.#tail = tail;
   }
 
-  readonly #settled = (): void => {
+  #settled(link: Promise<void>): void {
     this.#pending--;
-    if (this.#state === 'paused' && this.#pending <= this.#resumeAt) {
+    // The last link settled: let it go.
+    if (this.#tail === link) this.#tail = IDLE;
+    if (this.#state === 'paused' && this.#pending <= Math.floor(this.#pauseAt / 2)) {
       this.#state = 'reading';
       this.#ws.resume();
     }
-  };
-
-  readonly #failed = (err: unknown): void => {
-    this.#owner.frameTaskFailed(err);
-    this.#settled();
-  };
+  }
 }

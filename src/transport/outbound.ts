@@ -51,8 +51,6 @@ export class Outbound {
   readonly #c: OutboundContext;
   readonly #ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
   readonly #owner: OutboundOwner;
-  readonly #max: number;
-  readonly #half: number;
   #state: OutboundState = 'writing';
   #pressure: Pressure = 'clear';
   #held: HeldFrame[] | null = null;
@@ -68,8 +66,16 @@ export class Outbound {
     this.#c = context;
     this.#ws = ws;
     this.#owner = owner;
-    this.#max = context.limits.maxBufferedBytes;
-    this.#half = context.limits.maxBufferedBytes / 2;
+  }
+
+  // The deadlines' callbacks: one function each for every connection, called with its Outbound.
+  static #inInitForgotten(out: Outbound): void {
+    out.#inInit = null;
+    out.#inInitEnd = null;
+  }
+
+  static #checkDue(out: Outbound): void {
+    out.#judge();
   }
 
   get state(): OutboundState {
@@ -96,10 +102,7 @@ export class Outbound {
       // published just after): skip it for a moment, held or not.
       this.#inInit = sent;
       this.#c.clock.cancel(this.#inInitEnd);
-      this.#inInitEnd = this.#c.clock.schedule(Date.now() + IN_INIT_MEMORY_MS, () => {
-        this.#inInit = null;
-        this.#inInitEnd = null;
-      });
+      this.#inInitEnd = this.#c.clock.schedule(Date.now() + IN_INIT_MEMORY_MS, Outbound.#inInitForgotten, this);
     }
     for (const [text, method, messageId] of held ?? []) {
       // Writing may have closed the connection (held frames passed the limit): stop there.
@@ -125,7 +128,7 @@ export class Outbound {
       (this.#held ??= []).push([text, method, messageId]);
       this.#heldBytes += Buffer.byteLength(text);
       // Held frames are in this process's memory with no reader to judge yet: the limit applies as is.
-      if (this.#heldBytes > this.#max) this.#slow('held frames passed MAX_BUFFERED_BYTES before INIT');
+      if (this.#heldBytes > this.#c.limits.maxBufferedBytes) this.#slow('held frames passed MAX_BUFFERED_BYTES before INIT');
       return;
     }
     this.#write(text, method);
@@ -143,7 +146,8 @@ export class Outbound {
 
   #write(text: string | Buffer, method: ServerMethod): void {
     const ws = this.#ws;
-    if (ws.bufferedAmount > this.#half) {
+    const max = this.#c.limits.maxBufferedBytes;
+    if (ws.bufferedAmount > max / 2) {
       if (this.#pressure === 'clear') {
         this.#pressure = 'congested';
         this.#c.log.warn({ connectionId: this.#owner.id, userId: this.#owner.userId, buffered: ws.bufferedAmount }, 'slow reader: dropping TYPING events');
@@ -155,10 +159,10 @@ export class Outbound {
     }
     // A Buffer is the fan-out's one encoding, written as is to every recipient: a text frame.
     ws.send(text, TEXT_FRAME);
-    if (this.#pressure !== 'over' && ws.bufferedAmount > this.#max) {
+    if (this.#pressure !== 'over' && ws.bufferedAmount > max) {
       this.#pressure = 'over';
       this.#overLevel = ws.bufferedAmount;
-      this.#check = this.#c.clock.schedule(Date.now() + this.#c.limits.slowReaderGraceMs, () => this.#judge());
+      this.#check = this.#c.clock.schedule(Date.now() + this.#c.limits.slowReaderGraceMs, Outbound.#checkDue, this);
     }
   }
 
@@ -167,8 +171,9 @@ export class Outbound {
     this.#check = null;
     if (this.#state === 'stopped') return;
     const buffered = this.#ws.bufferedAmount;
-    if (buffered <= this.#max) {
-      this.#pressure = buffered > this.#half ? 'congested' : 'clear';
+    const max = this.#c.limits.maxBufferedBytes;
+    if (buffered <= max) {
+      this.#pressure = buffered > max / 2 ? 'congested' : 'clear';
       return;
     }
     if (buffered >= this.#overLevel) {
@@ -176,7 +181,7 @@ export class Outbound {
       return;
     }
     this.#overLevel = buffered;
-    this.#check = this.#c.clock.schedule(Date.now() + this.#c.limits.slowReaderGraceMs, () => this.#judge());
+    this.#check = this.#c.clock.schedule(Date.now() + this.#c.limits.slowReaderGraceMs, Outbound.#checkDue, this);
   }
 
   #slow(why: string): void {

@@ -35,21 +35,29 @@ export class Session {
   readonly #owner: SessionOwner;
   #state: SessionState = 'awaiting-auth';
   #userId: string | null = null;
-  /** When the sign-in ends (epoch ms), null for never. */
-  #expiresAt: number | null = null;
+  /** When the sign-in ends (its `at`, epoch ms); null for never. */
   #expiry: Deadline | null = null;
-  /** Kept past a first signIn: if that sign-in's INIT fails after the deadline, there is no second chance. */
+  /** Kept past a first signIn until its INIT went out: if that INIT fails after the deadline, there is no second chance. */
   #authDeadline: Deadline | null;
   #authDeadlinePassed = false;
 
   constructor(context: SessionContext, owner: SessionOwner) {
     this.#c = context;
     this.#owner = owner;
-    this.#authDeadline = context.clock.schedule(Date.now() + context.limits.authTimeoutMs, () => {
-      this.#authDeadline = null;
-      this.#authDeadlinePassed = true;
-      if (this.#state === 'awaiting-auth') this.#owner.authTimedOut(`no AUTHENTICATE within ${this.#c.limits.authTimeoutMs} ms`);
-    });
+    this.#authDeadline = context.clock.schedule(Date.now() + context.limits.authTimeoutMs, Session.#authDeadlineFired, this);
+  }
+
+  // The deadlines' callbacks: one function each for every session, called with the session.
+  static #authDeadlineFired(session: Session): void {
+    session.#authDeadline = null;
+    session.#authDeadlinePassed = true;
+    if (session.#state === 'awaiting-auth') session.#owner.authTimedOut(`no AUTHENTICATE within ${session.#c.limits.authTimeoutMs} ms`);
+  }
+
+  static #expiryFired(session: Session): void {
+    session.#expiry = null;
+    // Spec §2.3: a sign-in lasts until the token's exp unless AUTHENTICATE refreshed it.
+    if (session.#state === 'authenticated') session.#owner.signInExpired();
   }
 
   get state(): SessionState {
@@ -69,7 +77,7 @@ export class Session {
     // Thrown, not ignored: the core must not register a session that can never be reported gone.
     if (this.#state === 'ended' || this.#state === 'refused') throw new AppError('UNAUTHENTICATED', 'this connection is closing');
     if (this.#state === 'authenticated') {
-      if (this.#expiresAt === null || (expiresAt !== null && expiresAt < this.#expiresAt)) return;
+      if (this.#expiry === null || (expiresAt !== null && expiresAt < this.#expiry.at)) return;
       this.#armExpiry(expiresAt);
       return;
     }
@@ -80,6 +88,11 @@ export class Session {
     this.#state = 'authenticated';
     this.#userId = userId;
     this.#armExpiry(expiresAt);
+  }
+
+  /** The first sign-in's INIT went out: the session has started, and the sign-in deadline is met. */
+  started(): void {
+    if (this.#state === 'authenticated') this.#authDeadline = this.#c.clock.cancel(this.#authDeadline);
   }
 
   /** Undoes a first signIn whose INIT could not be built; the client may try again, within the deadline. */
@@ -103,13 +116,7 @@ export class Session {
   }
 
   #armExpiry(expiresAt: number | null): void {
-    this.#expiresAt = expiresAt;
     this.#expiry = this.#c.clock.cancel(this.#expiry);
-    if (expiresAt === null) return;
-    this.#expiry = this.#c.clock.schedule(expiresAt, () => {
-      this.#expiry = null;
-      // Spec §2.3: a sign-in lasts until the token's exp unless AUTHENTICATE refreshed it.
-      if (this.#state === 'authenticated') this.#owner.signInExpired();
-    });
+    if (expiresAt !== null) this.#expiry = this.#c.clock.schedule(expiresAt, Session.#expiryFired, this);
   }
 }

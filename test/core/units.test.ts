@@ -25,6 +25,29 @@ describe('Hub', () => {
     expect(hub.holds('u')).toBe(false);
     expect(hub.userCount).toBe(0);
   });
+
+  it('keeps every device through a lone connection, a set of three and back to one', () => {
+    const hub = new Hub();
+    const inbox: string[] = [];
+    const [a, b, c] = ['1', '2', '3'].map((id) => peer(id, inbox)) as [Peer, Peer, Peer];
+    expect(hub.attach('u', a)).toBe(true);
+    expect(hub.attach('u', a)).toBe(false);
+    expect(hub.detach('u', b)).toBe(false);
+    expect(hub.holds('u')).toBe(true);
+    expect(hub.deliver(['u'], 'one', 'MESSAGE_SENT')).toBe(1);
+    hub.attach('u', b);
+    hub.attach('u', c);
+    expect(hub.deliver(['u'], 'three', 'MESSAGE_SENT')).toBe(3);
+    expect(hub.detach('u', a)).toBe(false);
+    expect(hub.detach('u', c)).toBe(false);
+    expect(hub.deliver(['u'], 'left', 'MESSAGE_SENT')).toBe(1);
+    expect(hub.attach('u', a)).toBe(false);
+    expect(hub.deliver(['u'], 'two', 'MESSAGE_SENT')).toBe(2);
+    expect(hub.detach('u', b)).toBe(false);
+    expect(hub.detach('u', a)).toBe(true);
+    expect(hub.userCount).toBe(0);
+    expect(inbox).toEqual(['1:one', '1:three', '2:three', '3:three', '2:left', '2:two', '1:two']);
+  });
 });
 
 describe('receiver', () => {
