@@ -29,6 +29,18 @@ describe('Deadlines', () => {
     expect(c.size).toBe(0);
   });
 
+  it('calls one shared function with each deadline\'s own target', async () => {
+    const c = clock();
+    const now = Date.now();
+    const fired: string[] = [];
+    const note = (target: { name: string }): void => void fired.push(target.name);
+    c.schedule(now + 20, note, { name: 'b' });
+    c.schedule(now + 10, note, { name: 'a' });
+    c.cancel(c.schedule(now + 15, note, { name: 'cancelled' }));
+    await fence(c, now + 30);
+    expect(fired).toEqual(['a', 'b']);
+  });
+
   it('a cancelled deadline never fires, and a callback can cancel another due in the same slot', async () => {
     const c = clock();
     const now = Date.now();
