@@ -26,6 +26,7 @@ import { Inbound, type InboundOwner } from './inbound.js';
 import { Outbound, type OutboundOwner } from './outbound.js';
 import { Session, type SessionOwner } from './session.js';
 import type { UserSlots } from './user-slots.js';
+import type { Corkable, WriteBatches } from './write-batches.js';
 
 export interface ConnectionLimits {
   /** Time from accept to a successful AUTHENTICATE (spec §2.4: 4401). */
@@ -69,6 +70,7 @@ export interface ConnectionContext {
   limits: ConnectionLimits;
   clock: Deadlines;
   slots: UserSlots;
+  writes: WriteBatches;
   metrics: Pick<Metrics, 'countFrameOut' | 'errors' | 'closes'>;
   log: Log;
 }
@@ -85,12 +87,13 @@ export class Connection implements Client, SessionOwner, OutboundOwner, InboundO
   /** The peer answered the gateway's last heartbeat ping (or none was sent yet). */
   answeredPing = true;
 
-  constructor(id: string, ws: WebSocket, context: ConnectionContext) {
+  /** `socket` is the one under `ws`, as the upgrade handed it over. */
+  constructor(id: string, ws: WebSocket, socket: Corkable, context: ConnectionContext) {
     this.id = id;
     this.#ws = ws;
     this.#c = context;
     this.#session = new Session(context, this);
-    this.#out = new Outbound(context, ws, this);
+    this.#out = new Outbound(context, ws, socket, this);
     this.#in = new Inbound(context.limits, ws, this);
   }
 

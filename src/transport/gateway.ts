@@ -20,6 +20,7 @@ import { Connection, type ConnectionContext, type ConnectionLimits } from './con
 import { Deadlines } from './deadlines.js';
 import { settleWithin, waitUntil } from './waits.js';
 import { UserSlots } from './user-slots.js';
+import { WriteBatches } from './write-batches.js';
 
 export interface GatewayOptions extends ConnectionLimits {
   maxFrameBytes: number;
@@ -81,6 +82,7 @@ export class Gateway {
       limits: deps.options,
       clock: this.#clock,
       slots: new UserSlots(deps.options.maxConnectionsPerUser),
+      writes: new WriteBatches(),
       metrics: deps.metrics,
       log: deps.log,
     };
@@ -125,7 +127,7 @@ export class Gateway {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', destroyOnError);
-      this.#accept(ws);
+      this.#accept(ws, socket);
     });
   }
 
@@ -157,8 +159,8 @@ export class Gateway {
     socket.end(rawAnswer(httpStatus[code], message, headers));
   }
 
-  #accept(ws: WebSocket): void {
-    const conn = new Connection(String(++this.#nextId), ws, this.#connectionContext);
+  #accept(ws: WebSocket, socket: Duplex): void {
+    const conn = new Connection(String(++this.#nextId), ws, socket, this.#connectionContext);
     this.#connections.set(ws, conn);
     this.#metrics.connections.inc();
     // Its handshake began before shutdown did: it missed the drain, and there is nothing to drain.

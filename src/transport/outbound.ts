@@ -18,6 +18,7 @@ import type { Log } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import type { ServerMethod } from '../protocol/frames.js';
 import type { Deadline, Deadlines } from './deadlines.js';
+import type { Corkable, WriteBatches } from './write-batches.js';
 
 /** How long after INIT a message it held is still expected live (publish lags commit by far less). */
 const IN_INIT_MEMORY_MS = 5000;
@@ -33,6 +34,7 @@ const TEXT_FRAME = { binary: false } as const;
 /** What every connection of a gateway shares (one object for all). */
 export interface OutboundContext {
   clock: Deadlines;
+  writes: WriteBatches;
   limits: { maxBufferedBytes: number; slowReaderGraceMs: number };
   metrics: Pick<Metrics, 'countFrameOut'>;
   log: Log;
@@ -50,6 +52,8 @@ export interface OutboundOwner {
 export class Outbound {
   readonly #c: OutboundContext;
   readonly #ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
+  /** The socket under #ws, whose writes of one turn go out together (write-batches.ts). */
+  readonly #socket: Corkable;
   readonly #owner: OutboundOwner;
   #state: OutboundState = 'writing';
   #pressure: Pressure = 'clear';
@@ -62,9 +66,10 @@ export class Outbound {
   #check: Deadline | null = null;
   #overLevel = 0;
 
-  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount'>, owner: OutboundOwner) {
+  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount'>, socket: Corkable, owner: OutboundOwner) {
     this.#c = context;
     this.#ws = ws;
+    this.#socket = socket;
     this.#owner = owner;
   }
 
@@ -157,6 +162,7 @@ export class Outbound {
     } else if (this.#pressure === 'congested') {
       this.#pressure = 'clear';
     }
+    this.#c.writes.gather(this.#socket);
     // A Buffer is the fan-out's one encoding, written as is to every recipient: a text frame.
     ws.send(text, TEXT_FRAME);
     if (this.#pressure !== 'over' && ws.bufferedAmount > max) {

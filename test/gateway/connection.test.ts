@@ -10,6 +10,7 @@ import { Metrics } from '../../src/metrics.js';
 import { Connection, type ConnectionLimits } from '../../src/transport/connection.js';
 import { Deadlines } from '../../src/transport/deadlines.js';
 import { UserSlots } from '../../src/transport/user-slots.js';
+import { WriteBatches } from '../../src/transport/write-batches.js';
 import { TestClient } from '../support/client.js';
 
 const LIMITS: ConnectionLimits = {
@@ -52,8 +53,8 @@ async function pair(handle: (p: Pair, n: number) => Promise<void> | void, limits
   const clock = new Deadlines({ onError: (err) => errors.push(err) });
   const slots = new UserSlots(5);
   const accepted = new Promise<Pair>((resolve) => {
-    wss.once('connection', (serverWs) => {
-      const conn = new Connection('1', serverWs, { limits: { ...LIMITS, ...limits }, clock, slots, metrics: new Metrics({ defaultMetrics: false }), log });
+    wss.once('connection', (serverWs, req) => {
+      const conn = new Connection('1', serverWs, req.socket, { limits: { ...LIMITS, ...limits }, clock, slots, writes: new WriteBatches(), metrics: new Metrics({ defaultMetrics: false }), log });
       const p: Pair = { conn, serverWs, client, clock, slots, errors, read: [] };
       serverWs.on('message', (raw) => {
         const n = Number(JSON.parse(raw.toString()).data.n);

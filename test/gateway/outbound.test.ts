@@ -10,6 +10,7 @@ import { Metrics } from '../../src/metrics.js';
 import type { ServerMethod } from '../../src/protocol/frames.js';
 import { Deadlines } from '../../src/transport/deadlines.js';
 import { Outbound } from '../../src/transport/outbound.js';
+import { WriteBatches } from '../../src/transport/write-batches.js';
 
 const MAX = 1000;
 const GRACE_MS = 40;
@@ -28,11 +29,14 @@ function setup() {
   const out = new Outbound(
     {
       clock,
+      writes: new WriteBatches(),
       limits: { maxBufferedBytes: MAX, slowReaderGraceMs: GRACE_MS },
       metrics: new Metrics({ defaultMetrics: false }),
       log: { debug() {}, info() {}, warn() {}, error() {} },
     },
     socket,
+    // Writes are gathered per turn on the socket under the WebSocket; this script has none to cork.
+    { writableCorked: 1, cork() {}, uncork() {} },
     { id: '1', userId: null, readerTooSlow: () => state.slow++ },
   );
   /** Resolves after `windows` slow-reader checks could have run. */
