@@ -62,6 +62,8 @@ export class Outbound {
   /** Ids of INIT's missedMessages, for a moment after INIT: those are not sent again live. */
   #inInit: ReadonlySet<string> | null = null;
   #inInitEnd: Deadline | null = null;
+  /** What the kernel had not taken at this turn's first write: the pressure the reader is judged by. */
+  #backlog = 0;
   /** The next slow-reader check while `over`, and the buffer's level at the one before. */
   #check: Deadline | null = null;
   #overLevel = 0;
@@ -152,19 +154,23 @@ export class Outbound {
   #write(text: string | Buffer, method: ServerMethod): void {
     const ws = this.#ws;
     const max = this.#c.limits.maxBufferedBytes;
-    if (ws.bufferedAmount > max / 2) {
+    // The frames of this turn wait in the socket's buffer until its end (write-batches.ts), however
+    // fast the reader: the pressure is what was left from before.
+    if (this.#c.writes.gather(this.#socket)) this.#backlog = ws.bufferedAmount;
+    if (this.#backlog > max / 2) {
       if (this.#pressure === 'clear') {
         this.#pressure = 'congested';
-        this.#c.log.warn({ connectionId: this.#owner.id, userId: this.#owner.userId, buffered: ws.bufferedAmount }, 'slow reader: dropping TYPING events');
+        this.#c.log.warn({ connectionId: this.#owner.id, userId: this.#owner.userId, buffered: this.#backlog }, 'slow reader: dropping TYPING events');
       }
       // Spec §2.4: cheap events go first under backpressure; messages never do.
       if (method === 'TYPING') return;
     } else if (this.#pressure === 'congested') {
       this.#pressure = 'clear';
     }
-    this.#c.writes.gather(this.#socket);
     // A Buffer is the fan-out's one encoding, written as is to every recipient: a text frame.
     ws.send(text, TEXT_FRAME);
+    // This turn's gathered frames count here: at worst a reader that keeps up gets a check, which
+    // finds its buffer drained.
     if (this.#pressure !== 'over' && ws.bufferedAmount > max) {
       this.#pressure = 'over';
       this.#overLevel = ws.bufferedAmount;

@@ -18,16 +18,21 @@ export class WriteBatches {
   #corked: Corkable[] = [];
   #scheduled = false;
 
-  /** Call before writing to `socket`: from here to the end of the turn its writes are gathered. */
-  gather(socket: Corkable): void {
+  /**
+   * Call before writing to `socket`: from here to the end of the turn its writes are gathered.
+   * True at the turn's first write, when what the socket still buffers is what the kernel did not
+   * take (later in the turn, it includes the turn's own frames, whatever the reader does).
+   */
+  gather(socket: Corkable): boolean {
     // Corked already: by this turn's first write, or by someone else, who uncorks it.
-    if (socket.writableCorked > 0) return;
+    if (socket.writableCorked > 0) return false;
     socket.cork();
     this.#corked.push(socket);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
+    return true;
   }
 
   readonly #flush = (): void => {

@@ -26,6 +26,7 @@ function setup() {
     },
   };
   const state = { slow: 0 };
+  let corked = 0;
   const out = new Outbound(
     {
       clock,
@@ -35,8 +36,14 @@ function setup() {
       log: { debug() {}, info() {}, warn() {}, error() {} },
     },
     socket,
-    // Writes are gathered per turn on the socket under the WebSocket; this script has none to cork.
-    { writableCorked: 1, cork() {}, uncork() {} },
+    // The socket under the WebSocket, which write-batches.ts corks for a turn.
+    {
+      get writableCorked() {
+        return corked;
+      },
+      cork: () => void corked++,
+      uncork: () => void corked--,
+    },
     { id: '1', userId: null, readerTooSlow: () => state.slow++ },
   );
   /** Resolves after `windows` slow-reader checks could have run. */
@@ -47,6 +54,7 @@ function setup() {
 }
 
 const frame = (bytes: number) => 'x'.repeat(bytes);
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Outbound slow-reader rule', () => {
   it('one frame far above the limit does not close a reader whose buffer goes down', async () => {
@@ -82,15 +90,28 @@ describe('Outbound slow-reader rule', () => {
     expect(state.slow).toBe(1);
   });
 
-  it('drops TYPING above half of the limit, never a message, and writes TYPING again once below', () => {
+  it('drops TYPING above half of the limit, never a message, and writes TYPING again once below', async () => {
     const { socket, out } = setup();
     socket.bufferedAmount = MAX / 2 + 1;
     const methods: ServerMethod[] = ['TYPING', 'MESSAGE_SENT', 'TYPING', 'MESSAGE_EDITED'];
     for (const m of methods) out.send(m, m);
     expect(socket.sent).toEqual(['MESSAGE_SENT', 'MESSAGE_EDITED']);
     socket.bufferedAmount = 0;
+    // Judged by what was left at the turn's first write: the next turn sees the drained buffer.
+    await nextTurn();
     out.send('TYPING', 'TYPING');
     expect(socket.sent).toEqual(['MESSAGE_SENT', 'MESSAGE_EDITED', 'TYPING']);
+  });
+
+  it('does not count a turn\'s own frames as pressure: a reader that keeps up gets every TYPING', async () => {
+    const { socket, out } = setup();
+    // Each frame stays in the socket's buffer until the turn ends, far past half of the limit.
+    for (let i = 0; i < 4; i++) {
+      out.send(frame(MAX / 3), 'MESSAGE_SENT');
+      out.send('TYPING', 'TYPING');
+    }
+    expect(socket.sent.filter((t) => t === 'TYPING')).toHaveLength(4);
+    expect(socket.bufferedAmount).toBeGreaterThan(MAX);
   });
 
   it('holds frames until INIT, then writes INIT first and skips what INIT already holds', () => {
