@@ -5,6 +5,7 @@
  * suites share against what the database holds afterwards.
  */
 import { expect } from 'vitest';
+import { waitUntil } from '../../scripts/support/wait.js';
 import { TestClient } from '../support/client.js';
 import { signToken } from '../support/node.js';
 
@@ -107,6 +108,33 @@ export interface StoredMessage {
 /** The SQL that reads what StoredMessage holds, for every message of these conversations. */
 export const STORED_SQL =
   'SELECT id::text, conversation_id::text AS "conversationId", prev_id::text AS "prevId", client_message_id AS "clientMessageId" FROM messages WHERE conversation_id = ANY($1::bigint[]) ORDER BY messages.id';
+
+/** Rounds of resending before a suite counts a send as refused for good. */
+const RESEND_ROUNDS = 5;
+
+/**
+ * Sends each of `sends` again with its clientMessageId through the sender given, and again while
+ * the answer is UNAVAILABLE, as a client does (spec §2.4). A suite's resends leave in one burst of
+ * hundreds, and on a loaded machine the node may refuse the tail of it as overload (a send that
+ * waited longer than SEND_QUEUE_WAIT_MS to be stored): nothing stored, so sending it again is safe.
+ * Fails on any other answer, or on a send still refused after RESEND_ROUNDS. Returns the
+ * acknowledged resends, one per send, and how many rounds it took.
+ */
+export async function resendUntilAcked(sends: Array<{ sender: ChatSender; record: SendRecord }>, boundMs: number): Promise<{ acked: SendRecord[]; rounds: number }> {
+  const acked: SendRecord[] = [];
+  let pending = sends;
+  let rounds = 0;
+  while (pending.length > 0) {
+    expect(rounds, `resends still refused after ${RESEND_ROUNDS} rounds`).toBeLessThan(RESEND_ROUNDS);
+    rounds++;
+    const attempts = pending.map(({ sender, record }) => ({ sender, record: sender.send(record.conversationId, record) }));
+    await waitUntil(() => attempts.every((a) => a.record.answer !== null), `answers to the resends (round ${rounds})`, boundMs);
+    acked.push(...attempts.filter((a) => a.record.answer?.method === 'MESSAGE_SENT').map((a) => a.record));
+    pending = attempts.filter((a) => a.record.answer?.method !== 'MESSAGE_SENT');
+    expect(new Set(pending.map((a) => JSON.stringify(a.record.answer))), 'resends refused').toEqual(new Set(pending.length > 0 ? ['{"method":"ERROR","code":"UNAVAILABLE"}'] : []));
+  }
+  return { acked, rounds };
+}
 
 /** Acknowledged sends and refused ones, over every sender. */
 export function outcomes(records: SendRecord[]): { acked: SendRecord[]; refused: SendRecord[]; unanswered: SendRecord[] } {
