@@ -63,6 +63,7 @@
  * close().
  */
 import type { Redis, RedisOptions } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Bus, BusEvent } from './bus.js';
 import { decodeEnvelope, encodeEnvelope, type Publishable } from './envelope.js';
 import { NOTIFICATIONS_CHANNEL, redisNames, type RedisNames } from './names.js';
@@ -128,8 +129,8 @@ export class RedisBus implements Bus {
   #handler: ((event: BusEvent) => void) | null = null;
   /** Publishes under way, for flush(). */
   #publishing = 0;
-  /** Per conversation, the newest message handed to this node's handler (LOCAL EVENTS). */
-  readonly #lastHere = new Map<string, string>();
+  /** Per conversation, the newest message handed to this node's handler (LOCAL EVENTS); least recent out first. */
+  readonly #lastHere = new LRUCache<string, string>({ max: LAST_HERE_MAX });
   /** Envelopes this node addressed to itself and has not received back (LOCAL EVENTS). */
   readonly #echoes: SelfEchoes;
   readonly #gate: OrderGate;
@@ -347,7 +348,7 @@ export class RedisBus implements Bus {
    * still be on its way from another node (which held a member then), and must come first.
    */
   #follows(event: Publishable): boolean {
-    return event.type !== 'message' || event.prevId === null || this.#lastHere.get(event.conversationId) === event.prevId;
+    return event.type !== 'message' || event.prevId === null || this.#lastHere.peek(event.conversationId) === event.prevId;
   }
 
   /** Hands an event to the core, synchronously (style §9: no await between receive and send). */
@@ -360,13 +361,11 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** Remembers the newest message handed over here per conversation (bounded: least recent out first). */
+  /** Remembers the newest message handed over here per conversation. */
   #noteHere(conversationId: string, messageId: string): void {
-    const last = this.#lastHere.get(conversationId);
+    const last = this.#lastHere.peek(conversationId);
     if (last !== undefined && (last.length > messageId.length || (last.length === messageId.length && last >= messageId))) return;
-    this.#lastHere.delete(conversationId);
     this.#lastHere.set(conversationId, messageId);
-    if (this.#lastHere.size > LAST_HERE_MAX) this.#lastHere.delete(this.#lastHere.keys().next().value as string);
   }
 
   /** Ends a publisher outage: pub is 'ready' again, or a publish went through (a timeout need not reconnect). */

@@ -63,6 +63,23 @@ describe('receiver', () => {
     receive({ ...event, messageId: '8', text: 'm8' });
     expect(inbox).toEqual(['1:m7', '1:m8']);
   });
+
+  it('remembers the latest 10,000 message ids, and forgets older ones', () => {
+    const hub = new Hub();
+    const inbox: string[] = [];
+    hub.attach('u', peer('1', inbox));
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const receive = createReceiver({ hub, nodeId: 'n1', log: silent });
+    const message = (id: number) => ({ type: 'message' as const, conversationId: 'c', messageId: String(id), prevId: null, prevInFlight: false, userIds: ['u'], text: `m${id}`, origin: null });
+    for (let id = 1; id <= 10_001; id++) receive(message(id));
+    expect(inbox.length).toBe(10_001);
+    receive(message(10_001));
+    receive(message(2));
+    expect(inbox.length).toBe(10_001);
+    // The first one is past the bound: handed over again, it is written again.
+    receive(message(1));
+    expect(inbox.at(-1)).toBe('1:m1');
+  });
 });
 
 describe('SerialQueue', () => {
