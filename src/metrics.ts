@@ -22,18 +22,14 @@ export class Metrics {
   /** Frames sent, by `method`; a fan-out counts once per recipient connection. */
   readonly framesOut: Counter<'method'>;
   /**
-   * Counts one frame out: framesOut's child for the method, looked up once per method, since a
-   * fan-out counts every recipient and prom-client would hash the label object on each call.
+   * Counts one frame out. A fan-out counts every recipient, and prom-client hashes and checks the
+   * label object on every inc (a label child too), so the counts wait here, by method, and are
+   * added to framesOut when it is read (its collect).
    */
   readonly countFrameOut = (method: string): void => {
-    let child = this.#framesOutByMethod.get(method);
-    if (child === undefined) {
-      child = this.framesOut.labels(method);
-      this.#framesOutByMethod.set(method, child);
-    }
-    child.inc();
+    this.#framesOutPending.set(method, (this.#framesOutPending.get(method) ?? 0) + 1);
   };
-  readonly #framesOutByMethod = new Map<string, { inc(): void }>();
+  readonly #framesOutPending = new Map<string, number>();
   /** Errors answered, by spec §2.4 `code`, on WebSocket and HTTP alike. */
   readonly errors: Counter<'code'>;
   /** Store latency in seconds, by `operation` (`append_messages` stores a batch of messages; also `conversations`, `messages`, ...). */
@@ -58,11 +54,16 @@ export class Metrics {
       labelNames: ['method'],
       registers,
     });
+    const framesOutPending = this.#framesOutPending;
     this.framesOut = new Counter({
       name: `${PREFIX}frames_out_total`,
       help: 'WebSocket frames sent, by method',
       labelNames: ['method'],
       registers,
+      collect() {
+        for (const [method, count] of framesOutPending) this.inc({ method }, count);
+        framesOutPending.clear();
+      },
     });
     this.errors = new Counter({
       name: `${PREFIX}errors_total`,

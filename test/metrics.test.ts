@@ -32,6 +32,17 @@ describe('Metrics', () => {
     expect(text).toMatch(/^massenger_closes_total\{code="4408"\} 1$/m);
   });
 
+  it('counts frames out as they are sent, and adds them up at each read', async () => {
+    const m = new Metrics();
+    for (let i = 0; i < 3; i++) m.countFrameOut('MESSAGE_SENT');
+    m.countFrameOut('PONG');
+    expect(await m.text()).toMatch(/^massenger_frames_out_total\{method="MESSAGE_SENT"\} 3$/m);
+    m.countFrameOut('MESSAGE_SENT');
+    const text = await m.text();
+    expect(text).toMatch(/^massenger_frames_out_total\{method="MESSAGE_SENT"\} 4$/m);
+    expect(text).toMatch(/^massenger_frames_out_total\{method="PONG"\} 1$/m);
+  });
+
   it('prefixes the default process metrics, or leaves them out', async () => {
     expect(await new Metrics().text()).toMatch(/^massenger_process_cpu_user_seconds_total /m);
     const bare = await new Metrics({ defaultMetrics: false }).text();
