@@ -7,9 +7,10 @@
  *    without a timer when idle). Nobody hears of a message before its batch committed; the
  *    sender's own MESSAGE_SENT (it carries requestId) is the acknowledgement.
  * 2. ORDER. The store gives each conversation's messages increasing ids and a prev_id chain
- *    (store/append.ts). One batch is in flight at a time on a node, and the bus is handed the
- *    messages of a batch synchronously, in input order, before the next batch is stored: so this
- *    node publishes each conversation's messages in stored order. Across nodes, the bus restores
+ *    (store/append.ts). One batch is stored at a time on a node (the next one is handed to the
+ *    store once this one committed, while this one is published), and the bus is handed the
+ *    messages of a batch synchronously, in input order, before the next batch's outcome is known:
+ *    so this node publishes each conversation's messages in stored order. Across nodes, the bus restores
  *    that order from prevId (bus.ts: MemoryBus trivially, RedisBus with its order gate).
  * 3. IDEMPOTENCY. A clientMessageId already used by the author stores nothing and answers the
  *    sender alone with the original (the store decides, for the whole batch at once).
@@ -24,7 +25,7 @@ import type { Bus } from '../bus/bus.js';
 import { AppError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
 import type { Message, ServerFrame } from '../protocol/frames.js';
-import type { AppendMessageInput, AppendResult, Store } from '../store/store.js';
+import type { AppendMessageInput, AppendOutcome, AppendResult, Store } from '../store/store.js';
 import type { Client } from './chat.js';
 import { toMessage, withRequestId } from './views.js';
 
@@ -98,17 +99,23 @@ export class SendPipeline {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#takeBatch();
-      if (batch.length === 0) continue;
-      this.#d.onBatch?.(batch.length);
+    let storing = this.#storeNext();
+    while (storing !== null) {
+      const { batch, stored } = storing;
       let outcomes;
       try {
-        outcomes = await this.#d.store.appendMessages(batch.map((p) => p.input));
+        outcomes = await stored;
       } catch (err) {
         for (const p of batch) p.reject(err);
+        storing = this.#storeNext();
         continue;
       }
+      // The next batch goes to the database before this one goes to the bus, so the database
+      // stores it while this node fans this one out. Order holds: its outcomes come in a later
+      // turn of the event loop, after every message of this batch is on the bus. pg's pool hands a
+      // query to its connection in a process.nextTick, which waiting one tick lets go first.
+      storing = this.#storeNext();
+      if (storing !== null) await new Promise<void>((resolve) => process.nextTick(resolve));
       // Synchronously, in input order: this is the order the bus receives (header, point 2).
       batch.forEach((p, i) => {
         const outcome = outcomes[i];
@@ -116,6 +123,20 @@ export class SendPipeline {
         else this.#settle(p, this.#publish(p, outcome));
       });
     }
+  }
+
+  /** Takes the next batch and hands it to the store; null when nothing waits. */
+  #storeNext(): { batch: Pending[]; stored: Promise<AppendOutcome[]> } | null {
+    while (this.#queue.length > 0) {
+      const batch = this.#takeBatch();
+      if (batch.length === 0) continue;
+      this.#d.onBatch?.(batch.length);
+      const stored = this.#d.store.appendMessages(batch.map((p) => p.input));
+      // Awaited once the batch before it is published; a failure meanwhile is not unhandled.
+      stored.catch(() => {});
+      return { batch, stored };
+    }
+    return null;
   }
 
   /** The next batch, oldest first; sends that waited too long are refused on the way (header, point 4). */

@@ -89,6 +89,22 @@ describe('SendPipeline', () => {
     }
   });
 
+  it('hands the next batch to the database before it publishes the one just stored, and keeps publishing in stored order', async () => {
+    const { store, a, b, conversations } = await setup();
+    const c1 = conversations[0] as string;
+    const log: string[] = [];
+    const recording = { appendMessages: (inputs: Parameters<SqlStore['appendMessages']>[0]) => (log.push(`store ${inputs.map((i) => i.content).join(',')}`), store.appendMessages(inputs)) };
+    const bus = new MemoryBus();
+    bus.subscribe((event) => {
+      if (event.type === 'message') log.push(`publish ${/"content":"(m\d)"/.exec(event.text)?.[1]}`);
+    });
+    const pipeline = new SendPipeline({ store: recording, bus, nodeId: 'n1', options: defaults });
+    const send = (content: string) => pipeline.send({ client: client(`c-${content}`), input: { conversationId: c1, authorId: a, content, clientMessageId: null }, requestId: undefined, members: [a, b], receivedAt: performance.now() });
+    await Promise.all(['m0', 'm1', 'm2', 'm3'].map(send));
+    // m0 went alone; m1 to m3 waited for its commit, and were on their way to the database before m0 was published.
+    expect(log).toEqual(['store m0', 'store m1,m2,m3', 'publish m0', 'publish m1', 'publish m2', 'publish m3']);
+  });
+
   it('answers every send of a batch that cannot be committed with the error, and stores nothing', async () => {
     const { a, conversations, published, send, store } = await setup({}, true);
     const c1 = conversations[0] as string;
