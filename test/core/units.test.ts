@@ -51,26 +51,26 @@ describe('Hub', () => {
 });
 
 describe('receiver', () => {
-  it('writes a message the bus hands over twice to each connection once', () => {
+  /** A receiver over a hub holding user u's one connection, whose frames land in `inbox`. */
+  function receiver() {
     const hub = new Hub();
     const inbox: string[] = [];
     hub.attach('u', peer('1', inbox));
     const silent = { debug() {}, info() {}, warn() {}, error() {} };
-    const receive = createReceiver({ hub, nodeId: 'n1', log: silent });
-    const event = { type: 'message' as const, conversationId: 'c', messageId: '7', prevId: null, prevInFlight: false, userIds: ['u'], text: 'm7', origin: null };
-    receive(event);
-    receive(event);
-    receive({ ...event, messageId: '8', text: 'm8' });
+    return { inbox, receive: createReceiver({ hub, nodeId: 'n1', log: silent }) };
+  }
+  const message = (id: number) => ({ type: 'message' as const, conversationId: 'c', messageId: String(id), prevId: null, prevInFlight: false, userIds: ['u'], text: `m${id}`, origin: null });
+
+  it('writes a message the bus hands over twice to each connection once', () => {
+    const { inbox, receive } = receiver();
+    receive(message(7));
+    receive(message(7));
+    receive(message(8));
     expect(inbox).toEqual(['1:m7', '1:m8']);
   });
 
   it('remembers the latest 10,000 message ids, and forgets older ones', () => {
-    const hub = new Hub();
-    const inbox: string[] = [];
-    hub.attach('u', peer('1', inbox));
-    const silent = { debug() {}, info() {}, warn() {}, error() {} };
-    const receive = createReceiver({ hub, nodeId: 'n1', log: silent });
-    const message = (id: number) => ({ type: 'message' as const, conversationId: 'c', messageId: String(id), prevId: null, prevInFlight: false, userIds: ['u'], text: `m${id}`, origin: null });
+    const { inbox, receive } = receiver();
     for (let id = 1; id <= 10_001; id++) receive(message(id));
     expect(inbox.length).toBe(10_001);
     receive(message(10_001));
