@@ -10,8 +10,8 @@
  *    (store/append.ts). One batch is stored at a time on a node (the next one is handed to the
  *    store once this one committed, while this one is published), and the bus is handed the
  *    messages of a batch synchronously, in input order, before the next batch's outcome is known:
- *    so this node publishes each conversation's messages in stored order. Across nodes, the bus restores
- *    that order from prevId (bus.ts: MemoryBus trivially, RedisBus with its order gate).
+ *    so this node publishes each conversation's messages in stored order. Across nodes, the bus
+ *    restores that order from prevId (bus.ts: MemoryBus trivially, RedisBus with its order gate).
  * 3. IDEMPOTENCY. A clientMessageId already used by the author stores nothing and answers the
  *    sender alone with the original (the store decides, for the whole batch at once).
  * 4. OVERLOAD IS EXPLICIT. The queue is bounded in length and in age: a send that finds it full,
