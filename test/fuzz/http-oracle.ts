@@ -255,7 +255,9 @@ function api(route: Route, c: HttpCase, req: HttpRequest, params: string[], reso
       if (Buffer.byteLength(JSON.stringify({ method: 'NOTIFICATION_SENT', data: payload })) > MAX_NOTIFICATION_BYTES) return fail(400);
       const online = new Set(ids as string[]);
       const count = [...online].filter((id) => world.online.has(id)).length;
-      return ok({ users: count }, online.has(world.bystander) && world.online.has(world.bystander) ? [event({ method: 'NOTIFICATION_SENT', data: payload })] : []);
+      // The member gets the payload as JSON carries it: a body's `-0` arrives as `0`.
+      const data = JSON.parse(JSON.stringify(payload));
+      return ok({ users: count }, online.has(world.bystander) && world.online.has(world.bystander) ? [event({ method: 'NOTIFICATION_SENT', data })] : []);
     }
     default:
       throw new Error(`the oracle has no rule for ${route}`);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../support/backends.js';
 import { rawHttp, type RawAnswer } from '../support/raw-http.js';
 import { httpCase, ROUTES, type HttpCase } from './http-arbitraries.js';
+import { Ref } from './json-text.js';
 import { bystanderEvents, fixture, type Fixture, resolver, restore, SECRETS } from './http-fixture.js';
 import { expectHttp, type HttpOutcome } from './http-oracle.js';
 import { toRequest } from './http-routing.js';
@@ -129,6 +130,22 @@ for (const backend of await backends()) {
         expect(res.statusCode, `${type} ${payload}`).toBe(404);
         expect(res.json()).toEqual({ data: null, errors: 'no route POST /nowhere' });
       }
+    });
+
+    it('regression: a notification\'s -0 reaches the member as JSON carries it, 0', async () => {
+      const c: HttpCase = {
+        route: 'notify',
+        method: 'POST',
+        params: [],
+        upper: false,
+        trailingSlash: false,
+        query: [],
+        authorization: ['Bearer ', new Ref('token:internal', 'string'), ''],
+        contentType: 'application/json',
+        body: { text: `{"users":[${JSON.stringify(resolver(f)('user:bystander'))}],"content":" ","extra":-0}` },
+        headers: [],
+      };
+      await runCase(f, c);
     });
 
     it('the fuzzed routes are every route of GET /openapi.json', async () => {
