@@ -80,6 +80,8 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
 
   try {
     await store.migrate();
+    // Under way while the rest starts, and done before the node listens (store.ts says why).
+    const warmedUp = store.warmUp().catch((err: unknown) => log.warn({ err }, 'could not open and warm every database connection; serving with the others'));
     const verifier = await createVerifier(config, { warn: (msg) => log.warn(msg) });
 
     let bus: Bus;
@@ -197,6 +199,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
     });
     await app.ready();
     await metricsApp?.ready();
+    await warmedUp;
 
     let closing: Promise<void> | null = null;
     return { app, metricsApp, log, close: () => (closing ??= closeAll()) };

@@ -25,6 +25,9 @@ export interface PgDbOptions {
  */
 const KEEPALIVE_DELAY_MS = 10_000;
 
+/** The `application_name` of the node's connections. */
+export const APPLICATION_NAME = 'massenger';
+
 /**
  * Every statement with parameters runs as a named prepared statement, named after its text: each
  * pooled connection parses and plans it once and then only binds and executes (the hot statements,
@@ -47,6 +50,7 @@ function prepared(text: string, values: unknown[] | undefined): pg.QueryConfig {
 
 export class PgDb implements Db {
   #pool: pg.Pool;
+  readonly #size: number;
   readonly #options: PgDbOptions;
   readonly #listeners = new Set<PgListener>();
 
@@ -61,7 +65,13 @@ export class PgDb implements Db {
       query_timeout: (options.statementTimeoutMs ?? 10000) + 2000,
       keepAlive: true,
       keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+      // Idle connections stay open (pg closes them after 10 s by default): a connection opened
+      // again in the next burst would plan the append function again, on a message's time.
+      idleTimeoutMillis: 0,
+      // So that an operator finds the node's connections in pg_stat_activity.
+      application_name: APPLICATION_NAME,
     });
+    this.#size = options.maxConnections ?? 10;
     // Without a listener, an idle client's connection error would crash the process.
     this.#pool.on('error', (err) => options.onError?.(err));
   }
@@ -95,6 +105,21 @@ export class PgDb implements Db {
     }
   }
 
+  /** Checks out every connection of the pool at once, so each is opened and warmed, then returns them. */
+  async warmUp(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<void> {
+    const opened = await Promise.allSettled(Array.from({ length: this.#size }, () => this.#pool.connect()));
+    const clients = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const warmed = await Promise.allSettled(
+      clients.map(async (client) => {
+        for (const s of statements) await client.query(prepared(s.text, s.values));
+      }),
+    );
+    // A connection whose statement failed is dropped rather than kept in an unknown state.
+    clients.forEach((client, i) => client.release(warmed[i]?.status === 'rejected' ? true : undefined));
+    const failed = [...opened, ...warmed].find((o) => o.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
   async listen(channel: string, listener: NotificationListener): Promise<() => Promise<void>> {
     const pgListener = new PgListener({
       config: {
@@ -102,6 +127,7 @@ export class PgDb implements Db {
         connectionTimeoutMillis: this.#options.connectionTimeoutMs ?? 5000,
         keepAlive: true,
         keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+        application_name: APPLICATION_NAME,
       },
       channel,
       listener,

@@ -52,6 +52,11 @@ export class PgliteDb implements Db {
     return { rows: (await this.#call({ op: 'query', text, values, tx: null })) as Row[] };
   }
 
+  /** PGlite is one connection: each statement runs once. */
+  async warmUp(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<void> {
+    for (const s of statements) await this.query(s.text, s.values);
+  }
+
   async transaction<T>(fn: (tx: Pick<Db, 'query'>) => Promise<T>): Promise<T> {
     const tx = (await this.#call({ op: 'begin' })) as number;
     let result: T;

@@ -6,7 +6,7 @@
  */
 import { AppError, conversationNotFound } from '../errors.js';
 import { translate } from './db-errors.js';
-import { appendBatch } from './append.js';
+import { APPEND_WARM_UP, appendBatch } from './append.js';
 import { changedSince, deleteMessage, editMessage } from './changes.js';
 import { addMembers, leaveConversation } from './membership.js';
 import { migrate } from './migrate.js';
@@ -73,6 +73,10 @@ export class SqlStore implements Store {
 
   migrate(): Promise<void> {
     return this.#run('migrate', () => migrate(this.#db));
+  }
+
+  warmUp(): Promise<void> {
+    return this.#run('warm_up', () => this.#db.warmUp([APPEND_WARM_UP]));
   }
 
   watchMembers(listener: { changed(conversationId: string): void; reset(): void }): Promise<() => Promise<void>> {

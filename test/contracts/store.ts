@@ -42,6 +42,17 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(rows.length).toBeGreaterThanOrEqual(3);
     });
 
+    it('warms up without storing or changing anything, and stores as before afterwards', async () => {
+      const [a, b] = [await user(), await user()];
+      const c = await createGroup(db, [a, b]);
+      await store.warmUp();
+      await Promise.all([store.warmUp(), store.warmUp()]);
+      expect((await store.messages(c, { limit: 10 })).messages).toEqual([]);
+      expect((await store.conversation(a, c))?.lastMessage).toBeNull();
+      const { message } = await store.appendMessage({ conversationId: c, authorId: a, content: 'after', clientMessageId: null });
+      expect(message).toMatchObject({ content: 'after', prevId: null });
+    });
+
     it('stores a message and chains prevId to the previous one', async () => {
       const [a, b] = [await user(), await user()];
       const c = await createGroup(db, [a, b]);

@@ -1,11 +1,12 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgDb } from '../../src/store/db-pg.js';
+import { APPLICATION_NAME, PgDb } from '../../src/store/db-pg.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
 import { storeChangesContract } from '../contracts/store-changes.js';
 import { createGroup, createUser } from '../../scripts/support/fixtures.js';
+import { postgresOnly } from '../support/backends.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';
 
@@ -143,6 +144,61 @@ describe.runIf(hasPostgres)('PostgreSQL', () => {
       await admin.end();
       await store.close();
       await database.drop();
+    }
+  });
+
+  /** The node's connections to a database, with what each ran last. */
+  const connectionsTo = async (admin: pg.Client, database: string) =>
+    (await admin.query<{ state: string; query: string }>('SELECT state, query FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [database, APPLICATION_NAME])).rows;
+
+  it('warms up every pooled connection: each is opened and has run the append function, which stores nothing', async () => {
+    const database = await freshDatabase();
+    const store = new SqlStore(new PgDb({ connectionString: database.url, maxConnections: 3 }));
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await store.migrate();
+      await store.warmUp();
+      const connections = await connectionsTo(admin, database.name);
+      expect(connections).toHaveLength(3);
+      for (const c of connections) expect(c).toEqual({ state: 'idle', query: expect.stringContaining('massenger_append_messages(') });
+      expect((await admin.query('SELECT count(*)::int AS n FROM messages')).rows[0].n).toBe(0);
+    } finally {
+      await admin.end();
+      await store.close();
+      await database.drop();
+    }
+  });
+
+  it('rejects a warm-up whose statement fails, drops those connections and keeps serving', async () => {
+    const database = await freshDatabase();
+    const db = new PgDb({ connectionString: database.url, maxConnections: 2 });
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await expect(db.warmUp([{ text: 'SELECT no_such_function($1::int)', values: [1] }])).rejects.toThrow(/no_such_function/);
+      expect(await connectionsTo(admin, database.name)).toEqual([]);
+      expect((await db.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await admin.end();
+      await db.close();
+      await database.drop();
+    }
+  });
+
+  it('a node warms up DB_POOL_SIZE connections before it listens', async () => {
+    const [postgres] = await postgresOnly();
+    const t = await postgres!.start({ DB_POOL_SIZE: '4' });
+    const admin = new pg.Client({ connectionString: t.config.databaseUrl! });
+    await admin.connect();
+    try {
+      const connections = await connectionsTo(admin, t.databaseName!);
+      // The pool's four, and the connection that LISTENs for membership changes.
+      expect(connections.filter((c) => c.query.includes('massenger_append_messages('))).toHaveLength(4);
+      expect(connections).toHaveLength(5);
+    } finally {
+      await admin.end();
+      await t.close();
     }
   });
 
