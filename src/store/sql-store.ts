@@ -56,6 +56,28 @@ const ONE_VIEWER = '(SELECT $1::bigint AS viewer) v';
 /** Many viewers, $1 an array. */
 const MANY_VIEWERS = 'unnest($1::bigint[]) AS v(viewer)';
 
+/** The INIT conversations of many users at once ($1), `$2` each: what a connection storm reads. */
+const CONVERSATIONS_OF_SQL = conversationsSql(MANY_VIEWERS, '');
+/** The members of conversations $1, with what a conversation view shows of each. */
+const MEMBERS_SQL = `SELECT uc.conversation_id, u.id, u.username, u.profile_picture, u.last_visit
+  FROM users_conversations uc JOIN users u ON u.id = uc.user_id
+  WHERE uc.conversation_id = ANY($1::bigint[]) ORDER BY u.id`;
+/**
+ * The friends of users $1, with the private conversation of each pair. The main API may store a
+ * pair in either direction, or both: both are read and one kept per friend.
+ */
+const FRIENDS_SQL = `SELECT DISTINCT ON (v.viewer, f.friend_id) v.viewer, f.friend_id, f.private_conversation_id
+  FROM unnest($1::bigint[]) AS v(viewer)
+  CROSS JOIN LATERAL (
+    SELECT user2_id AS friend_id, private_conversation_id FROM friendship WHERE user1_id = v.viewer
+    UNION ALL
+    SELECT user1_id, private_conversation_id FROM friendship WHERE user2_id = v.viewer
+  ) f
+  WHERE f.friend_id <> v.viewer
+  ORDER BY v.viewer, f.friend_id, f.private_conversation_id NULLS LAST`;
+/** What a connection plans before the node serves (Store.warmUp): a send's and a sign-in's statements, with nothing to store or read. */
+const WARM_UP = [{ text: FRIENDS_SQL, values: [[]] }, { text: CONVERSATIONS_OF_SQL, values: [[], 10] }, { text: MEMBERS_SQL, values: [[]] }, APPEND_WARM_UP];
+
 /** Where the users_conversations trigger (migration 002) announces membership changes. */
 const MEMBERS_CHANNEL = 'massenger_members';
 
@@ -76,7 +98,7 @@ export class SqlStore implements Store {
   }
 
   warmUp(): Promise<void> {
-    return this.#run('warm_up', () => this.#db.warmUp([APPEND_WARM_UP]));
+    return this.#run('warm_up', () => this.#db.warmUp(WARM_UP));
   }
 
   watchMembers(listener: { changed(conversationId: string): void; reset(): void }): Promise<() => Promise<void>> {
@@ -217,7 +239,7 @@ export class SqlStore implements Store {
       const ids = [...new Set(userIds.filter(isId))];
       const out = new Map<string, ConversationRow[]>(userIds.map((id) => [id, []]));
       if (ids.length === 0) return out;
-      const { rows } = await this.#db.query<Record_>(conversationsSql(MANY_VIEWERS, ''), [ids, limit]);
+      const { rows } = await this.#db.query<Record_>(CONVERSATIONS_OF_SQL, [ids, limit]);
       const conversations = await this.#withMembers(rows);
       rows.forEach((r, i) => out.get(String(r.viewer_id))?.push(conversations[i] as ConversationRow));
       return out;
@@ -245,17 +267,8 @@ export class SqlStore implements Store {
       const ids = [...new Set(userIds.filter(isId))];
       const out = new Map<string, Friend[]>(userIds.map((id) => [id, []]));
       if (ids.length === 0) return out;
-      // The main API may store a pair in either direction, or both: read both and keep one per friend.
       const { rows } = await this.#db.query<Record_>(
-        `SELECT DISTINCT ON (v.viewer, f.friend_id) v.viewer, f.friend_id, f.private_conversation_id
-         FROM unnest($1::bigint[]) AS v(viewer)
-         CROSS JOIN LATERAL (
-           SELECT user2_id AS friend_id, private_conversation_id FROM friendship WHERE user1_id = v.viewer
-           UNION ALL
-           SELECT user1_id, private_conversation_id FROM friendship WHERE user2_id = v.viewer
-         ) f
-         WHERE f.friend_id <> v.viewer
-         ORDER BY v.viewer, f.friend_id, f.private_conversation_id NULLS LAST`,
+        FRIENDS_SQL,
         [ids],
       );
       for (const r of rows) out.get(String(r.viewer))?.push({ userId: String(r.friend_id), conversationId: idOrNull(r.private_conversation_id) });
@@ -314,9 +327,7 @@ export class SqlStore implements Store {
   async #withMembers(rows: Record_[]): Promise<ConversationRow[]> {
     if (rows.length === 0) return [];
     const { rows: memberRows } = await this.#db.query<Record_>(
-      `SELECT uc.conversation_id, u.id, u.username, u.profile_picture, u.last_visit
-       FROM users_conversations uc JOIN users u ON u.id = uc.user_id
-       WHERE uc.conversation_id = ANY($1::bigint[]) ORDER BY u.id`,
+      MEMBERS_SQL,
       [rows.map((r) => String(r.id))],
     );
     const members = new Map<string, UserRow[]>();
