@@ -8,7 +8,8 @@
  * Transactions: `begin` opens one (PGlite's transaction() holds its own lock, so other queries
  * wait, as on one connection), queries name it by `tx`, `end` commits or rolls it back.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 
@@ -28,6 +29,8 @@ export type ThreadReply =
 export interface ThreadData {
   /** The database directory, created if missing; null: in memory. */
   dataDir: string | null;
+  /** A database written by PGlite's dumpDataDir, to start from when there is none yet; null: a new one. */
+  template: string | null;
 }
 
 /** Parse like node-postgres so SqlStore sees the same values on both: ids as strings, times as Date. */
@@ -38,9 +41,12 @@ const parsers = {
 
 const port = parentPort;
 if (port === null) throw new Error('pglite-thread.js runs as a worker thread');
-const { dataDir } = workerData as ThreadData;
+const { dataDir, template } = workerData as ThreadData;
 if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
-const pg = new PGlite({ dataDir: dataDir ?? undefined, parsers });
+// A directory holds a database once initdb wrote PG_VERSION; a template is for one that does not.
+const fresh = dataDir === null || !existsSync(join(dataDir, 'PG_VERSION'));
+const loadDataDir = template !== null && fresh ? await openAsBlob(template) : undefined;
+const pg = new PGlite({ dataDir: dataDir ?? undefined, parsers, ...(loadDataDir === undefined ? {} : { loadDataDir }) });
 
 /** An open transaction: the handle to query through, how to end it, and how it ended. */
 interface OpenTransaction {

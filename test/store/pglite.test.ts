@@ -1,7 +1,9 @@
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
@@ -14,9 +16,10 @@ async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** A copy of the suite's migrated database; the contracts migrate it again (a no-op, which they check). */
 const makeStore = async (): Promise<StoreUnderTest> => {
   const { dir, remove } = await tempDir();
-  const db = new PgliteDb({ dataDir: dir });
+  const db = new PgliteDb({ dataDir: dir, template: inject('pgliteTemplate') });
   const store = new SqlStore(db);
   return {
     store,
@@ -50,6 +53,33 @@ describe('PgliteDb', () => {
       await again.close();
     } finally {
       await remove();
+    }
+  });
+
+  it('starts a new database as a copy of a template, and opens an existing one as it is', async () => {
+    const [source, copy] = [await tempDir(), await tempDir()];
+    try {
+      // The source is itself a copy of the suite's migrated database (test/support/pglite-template.ts).
+      const original = new PgliteDb({ dataDir: source.dir, template: inject('pgliteTemplate') });
+      await original.query("INSERT INTO users (username) VALUES ('in the template')");
+      await original.close();
+      const pg = await PGlite.create({ dataDir: join(source.dir, 'db') });
+      const template = join(source.dir, 'template.tgz');
+      writeFileSync(template, new Uint8Array(await (await pg.dumpDataDir('gzip')).arrayBuffer()));
+      await pg.close();
+
+      const names = async (db: PgliteDb) => (await db.query<{ username: string }>('SELECT username FROM users ORDER BY id')).rows.map((r) => r.username);
+      const first = new PgliteDb({ dataDir: copy.dir, template });
+      expect(await names(first)).toEqual(['in the template']);
+      await first.query("INSERT INTO users (username) VALUES ('in the copy')");
+      await first.close();
+      // The copy is a database now: opened as it is, not replaced by the template again.
+      const again = new PgliteDb({ dataDir: copy.dir, template });
+      expect(await names(again)).toEqual(['in the template', 'in the copy']);
+      await again.close();
+    } finally {
+      await source.remove();
+      await copy.remove();
     }
   });
 
