@@ -37,9 +37,14 @@ import type { Db } from './store/store.js';
 import { SqlStore } from './store/sql-store.js';
 import { Gateway } from './transport/gateway.js';
 
-/** The database the config names: PostgreSQL at DATABASE_URL, or the embedded one in DATA_DIR. */
-export function openDb(config: Config, onError?: (err: Error) => void): Db {
-  if (config.databaseUrl === null) return new PgliteDb({ dataDir: config.dataDir });
+/**
+ * The database the config names: PostgreSQL at DATABASE_URL, or the embedded one in DATA_DIR.
+ * @param options.onError a PostgreSQL connection was lost while idle
+ * @param options.pgliteTemplate a new embedded database starts as a copy of this dump (PgliteDb's `template`)
+ */
+export function openDb(config: Config, options: { onError?: (err: Error) => void; pgliteTemplate?: string } = {}): Db {
+  const { onError, pgliteTemplate } = options;
+  if (config.databaseUrl === null) return new PgliteDb({ dataDir: config.dataDir, ...(pgliteTemplate === undefined ? {} : { template: pgliteTemplate }) });
   return new PgDb({
     connectionString: config.databaseUrl,
     maxConnections: config.dbPoolSize,
@@ -71,7 +76,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
   const log = opts.logger ?? pino({ level: config.logLevel });
   const metrics = new Metrics();
 
-  const db = opts.db ?? openDb(config, (err) => log.warn({ err }, 'database connection lost'));
+  const db = opts.db ?? openDb(config, { onError: (err) => log.warn({ err }, 'database connection lost') });
   const store = new SqlStore(db, { onQuery: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   const closeAll = async () => {

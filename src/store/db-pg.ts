@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { PgListener } from './pg-listener.js';
-import type { Db, NotificationListener } from './store.js';
+import type { Db, NotificationListener, Statement } from './store.js';
 
 export interface PgDbOptions {
   connectionString: string;
@@ -50,7 +50,6 @@ function prepared(text: string, values: unknown[] | undefined): pg.QueryConfig {
 
 export class PgDb implements Db {
   #pool: pg.Pool;
-  readonly #size: number;
   readonly #options: PgDbOptions;
   readonly #listeners = new Set<PgListener>();
 
@@ -71,7 +70,6 @@ export class PgDb implements Db {
       // So that an operator finds the node's connections in pg_stat_activity.
       application_name: APPLICATION_NAME,
     });
-    this.#size = options.maxConnections ?? 10;
     // Without a listener, an idle client's connection error would crash the process.
     this.#pool.on('error', (err) => options.onError?.(err));
   }
@@ -106,8 +104,8 @@ export class PgDb implements Db {
   }
 
   /** Checks out every connection of the pool at once, so each is opened and warmed, then returns them. */
-  async warmUp(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<void> {
-    const opened = await Promise.allSettled(Array.from({ length: this.#size }, () => this.#pool.connect()));
+  async warmUp(statements: readonly Statement[]): Promise<void> {
+    const opened = await Promise.allSettled(Array.from({ length: this.#pool.options.max ?? 10 }, () => this.#pool.connect()));
     const clients = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const warmed = await Promise.allSettled(
       clients.map(async (client) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ThreadData, ThreadReply, ThreadRequest } from './pglite-thread.js';
-import type { Db, NotificationListener } from './store.js';
+import type { Db, NotificationListener, Statement } from './store.js';
 
 export interface PgliteDbOptions {
   /** The database lives in `${dataDir}/db`, created if missing. Unset: in memory, gone on close. */
@@ -58,7 +58,7 @@ export class PgliteDb implements Db {
   }
 
   /** PGlite is one connection: each statement runs once. */
-  async warmUp(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<void> {
+  async warmUp(statements: readonly Statement[]): Promise<void> {
     for (const s of statements) await this.query(s.text, s.values);
   }
 

@@ -9,6 +9,12 @@
  */
 import type { AppError } from '../errors.js';
 
+/** One SQL statement with its parameters. */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
 export interface NotificationListener {
   onNotify(payload: string): void;
   onGap(): void;
@@ -29,7 +35,7 @@ export interface Db {
    * Runs each statement once on every connection this database keeps, opening them all, so that
    * none pays its first-use planning (tens of milliseconds for the append function) under load.
    */
-  warmUp(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<void>;
+  warmUp(statements: readonly Statement[]): Promise<void>;
   close(): Promise<void>;
 }
 

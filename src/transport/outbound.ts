@@ -10,9 +10,10 @@
  * above it. A turn's frames wait in that buffer until the turn ends (write-batches.ts), so TYPING
  * is judged by the level at the turn's first write. "Reads too slowly" is judged over time, not by
  * one write: a large frame (an INIT with many missed messages) puts the buffer over the limit at
- * once even for a client reading at full speed. Once over, the buffer is checked every SLOW_READER_GRACE_MS; a reader whose buffer did not
- * go down over that window is closed with 4408. Since each check needs a lower level than the one
- * before, the buffer never holds more than its level when it crossed plus one window's inflow.
+ * once even for a client reading at full speed. Once over, the buffer is checked every
+ * SLOW_READER_GRACE_MS; a reader whose buffer did not go down over that window is closed with 4408.
+ * Since each check needs a lower level than the one before, the buffer never holds more than its
+ * level when it crossed plus one window's inflow.
  */
 import type { WebSocket } from 'ws';
 import type { Log } from '../core/log.js';
