@@ -52,12 +52,13 @@ for (const backend of await backends()) {
       const [me] = await freshUsers(t, 1);
       const conv = await createGroup(t.db, [me!]);
       const { client } = await clients.signIn(me!);
-      client.send('AUTHENTICATE', { token: await signToken(me!, 1) });
+      // 2 s, not 1: exp is a whole second, so a 1 s token may have a few ms left when it is checked.
+      client.send('AUTHENTICATE', { token: await signToken(me!, 2) });
       await waitFor(client, 'INIT', () => client.all('INIT').length === 2);
       client.send('AUTHENTICATE', { token: 'not-a-token', requestId: 'bad' });
       expect((await waitFor(client, 'ERROR')).data).toMatchObject({ code: 'UNAUTHENTICATED', method: 'AUTHENTICATE', requestId: 'bad' });
-      // Past the 1 s token's exp: the clock has closed a witness whose token expires no sooner.
-      await clockPast(clients, me!, 1);
+      // Past the 2 s token's exp: the clock has closed a witness whose token expires no sooner.
+      await clockPast(clients, me!, 2);
       await expectAlive(client);
       const ack = await client.request('SEND_MESSAGE', { conversationId: conv, content: 'still me' }, 'MESSAGE_SENT');
       expect(ack.data.message.author).toBe(me);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
@@ -19,7 +19,7 @@ async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
 /** A copy of the suite's migrated database; the contracts migrate it again (a no-op, which they check). */
 const makeStore = async (): Promise<StoreUnderTest> => {
   const { dir, remove } = await tempDir();
-  const db = new PgliteDb({ dataDir: dir, template: inject('pgliteTemplate') });
+  const db = new PgliteDb({ dataDir: dir, template: process.env.TEST_PGLITE_TEMPLATE });
   const store = new SqlStore(db);
   return {
     store,
@@ -60,7 +60,7 @@ describe('PgliteDb', () => {
     const [source, copy] = [await tempDir(), await tempDir()];
     try {
       // The source is itself a copy of the suite's migrated database (test/support/pglite-template.ts).
-      const original = new PgliteDb({ dataDir: source.dir, template: inject('pgliteTemplate') });
+      const original = new PgliteDb({ dataDir: source.dir, template: process.env.TEST_PGLITE_TEMPLATE });
       await original.query("INSERT INTO users (username) VALUES ('in the template')");
       await original.close();
       const pg = await PGlite.create({ dataDir: join(source.dir, 'db') });

@@ -11,7 +11,6 @@ import pino from 'pino';
 import { build, openDb, type Node } from '../../src/build.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Db } from '../../src/store/store.js';
-import { inject } from 'vitest';
 import { TestClient } from './client.js';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -50,7 +49,8 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   });
   // The test holds the node's own database handle, so fixtures see exactly what the node sees. On
   // PGlite, a new database is a copy of the suite's migrated one (pglite-template.ts).
-  const db = openDb(config, { pgliteTemplate: inject('pgliteTemplate') });
+  const template = process.env.TEST_PGLITE_TEMPLATE;
+  const db = openDb(config, template === undefined ? {} : { pgliteTemplate: template });
   const node = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), db });
   await node.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = node.app.server.address() as AddressInfo;

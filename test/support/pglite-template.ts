@@ -1,24 +1,18 @@
 /**
  * Vitest global setup: one migrated embedded database, dumped to a file, that every test node on
  * PGlite starts from (node.ts). Creating a PGlite database runs initdb, several seconds under the
- * suite's load, and the migrations after it; a copy of this one is ready in about one.
+ * suite's load, and the migrations after it; a copy of this one is ready in about one. The file is
+ * named by TEST_PGLITE_TEMPLATE in the environment, which the test workers inherit, and so do the
+ * node processes they start themselves (churn-child.ts), where vitest's inject() is not available.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import type { TestProject } from 'vitest/node';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** The dumped database (PgliteDb's `template`). */
-    pgliteTemplate: string;
-  }
-}
-
-export default async function setup(project: TestProject): Promise<() => void> {
+export default async function setup(): Promise<() => void> {
   const dir = mkdtempSync(join(tmpdir(), 'massenger-template-'));
   const store = new SqlStore(new PgliteDb({ dataDir: dir }));
   await store.migrate();
@@ -28,6 +22,9 @@ export default async function setup(project: TestProject): Promise<() => void> {
   await pg.close();
   const file = join(dir, 'template.tgz');
   writeFileSync(file, new Uint8Array(await dump.arrayBuffer()));
-  project.provide('pgliteTemplate', file);
-  return () => rmSync(dir, { recursive: true, force: true });
+  process.env.TEST_PGLITE_TEMPLATE = file;
+  return () => {
+    delete process.env.TEST_PGLITE_TEMPLATE;
+    rmSync(dir, { recursive: true, force: true });
+  };
 }
