@@ -32,7 +32,8 @@ const NEWEST = '(SELECT id, author_id, created_at FROM messages WHERE conversati
 const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
 /**
  * The members of conversation p.id as a JSON array, with what a conversation view shows of each,
- * by id. Times are cut to milliseconds, as the driver cuts the other columns' times.
+ * by id. Times are cut to milliseconds: a Date holds no more (the driver cuts the other columns'
+ * times alike), and JavaScript's date format has no room for microseconds.
  */
 const MEMBERS_JSON = `(SELECT json_agg(json_build_object('id', u.id::text, 'username', u.username,
       'profile_picture', u.profile_picture, 'last_visit', date_trunc('milliseconds', u.last_visit)) ORDER BY u.id)

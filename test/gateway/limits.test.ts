@@ -72,8 +72,10 @@ for (const backend of await backends()) {
       const { code } = await closedWithin(bad, 1000);
       expect(code).toBe(4429);
       const errors = received(bad, 'ERROR');
-      expect(errors.length).toBeGreaterThanOrEqual(RATE_LIMIT_STRIKES - 2);
-      for (const e of errors) expect(e.data).toMatchObject({ code: 'RATE_LIMITED', method: 'SEND_MESSAGE', clientMessageId: expect.stringMatching(/^f\d+$/) });
+      expect(errors.filter((e) => e.data.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(RATE_LIMIT_STRIKES - 2);
+      // A send the limit let through can still be refused as overload (UNAVAILABLE) when it waited
+      // longer than SEND_QUEUE_WAIT_MS on a loaded machine: a refusal too, stored nowhere.
+      for (const e of errors) expect(e.data).toMatchObject({ code: expect.stringMatching(/^(RATE_LIMITED|UNAVAILABLE)$/), method: 'SEND_MESSAGE', clientMessageId: expect.stringMatching(/^f\d+$/) });
       // What was accepted was stored and delivered; nothing refused was.
       const accepted = received(bad, 'MESSAGE_SENT').map((f) => f.data.message.clientMessageId);
       const refused = errors.map((e) => e.data.clientMessageId);
