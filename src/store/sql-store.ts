@@ -32,12 +32,16 @@ const NEWEST = '(SELECT id, author_id, created_at FROM messages WHERE conversati
 const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
 /**
  * The members of conversation p.id as a JSON array, with what a conversation view shows of each,
- * by id. Times are cut to milliseconds: a Date holds no more (the driver cuts the other columns'
- * times alike), and JavaScript's date format has no room for microseconds.
+ * by id. Each member's user row is looked up by its key, whatever the planner knows of the
+ * tables: the embedded database has no autovacuum, so no statistics, and given a join it scanned
+ * every user once per conversation. Times are cut to milliseconds: a Date holds no more (the
+ * driver cuts the other columns' times alike), and JavaScript's date format has no room for
+ * microseconds.
  */
-const MEMBERS_JSON = `(SELECT json_agg(json_build_object('id', u.id::text, 'username', u.username,
-      'profile_picture', u.profile_picture, 'last_visit', date_trunc('milliseconds', u.last_visit)) ORDER BY u.id)
-    FROM users_conversations mc JOIN users u ON u.id = mc.user_id WHERE mc.conversation_id = p.id)`;
+const MEMBERS_JSON = `(SELECT json_agg((SELECT json_build_object('id', u.id::text, 'username', u.username,
+      'profile_picture', u.profile_picture, 'last_visit', date_trunc('milliseconds', u.last_visit))
+      FROM users u WHERE u.id = mc.user_id) ORDER BY mc.user_id)
+    FROM users_conversations mc WHERE mc.conversation_id = p.id)`;
 /**
  * A page of conversations, newest activity first, for each viewer of `viewers` (a FROM item that
  * names the user ids `v.viewer`: one user, or many at once when a connection storm reads INITs).
@@ -354,10 +358,11 @@ function toConversations(rows: Record_[]): ConversationRow[] {
   const members = new Map<string, UserRow[]>();
   for (const r of rows) {
     if (r.members === null || r.members === undefined) continue;
-    const list = r.members as Array<{ id: string; username: string; profile_picture: string | null; last_visit: string | null }>;
+    // null: a membership whose user row is missing (a schema without the foreign key), left out.
+    const list = r.members as Array<{ id: string; username: string; profile_picture: string | null; last_visit: string | null } | null>;
     members.set(
       String(r.id),
-      list.map((u) => ({ id: u.id, username: u.username, profilePicture: u.profile_picture, lastVisit: u.last_visit === null ? null : new Date(u.last_visit) })),
+      list.flatMap((u) => (u === null ? [] : [{ id: u.id, username: u.username, profilePicture: u.profile_picture, lastVisit: u.last_visit === null ? null : new Date(u.last_visit) }])),
     );
   }
   return rows.map((r) => ({
