@@ -31,30 +31,15 @@ const NEWEST = '(SELECT id, author_id, created_at FROM messages WHERE conversati
 /** A conversation's latest activity: its newest message's time, or its creation. */
 const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
 /**
- * The members of conversation p.id as a JSON array, with what a conversation view shows of each,
- * by id. Each member's user row is looked up by its key, whatever the planner knows of the
- * tables: the embedded database has no autovacuum, so no statistics, and given a join it scanned
- * every user once per conversation. Times are cut to milliseconds: a Date holds no more (the
- * driver cuts the other columns' times alike), and JavaScript's date format has no room for
- * microseconds.
- */
-const MEMBERS_JSON = `(SELECT json_agg((SELECT json_build_object('id', u.id::text, 'username', u.username,
-      'profile_picture', u.profile_picture, 'last_visit', date_trunc('milliseconds', u.last_visit))
-      FROM users u WHERE u.id = mc.user_id) ORDER BY mc.user_id)
-    FROM users_conversations mc WHERE mc.conversation_id = p.id)`;
-/**
  * A page of conversations, newest activity first, for each viewer of `viewers` (a FROM item that
  * names the user ids `v.viewer`: one user, or many at once when a connection storm reads INITs).
  * The page is picked before the join to messages, so only `limit` ($2) last messages are read in
  * full however many conversations a user has; unreadCount and private (unread.ts) are computed
- * for those rows only. The members come in the same statement (one round trip for a page, or for
- * a storm's INITs), on the first row of each conversation only: a conversation that many viewers
- * share is listed once.
+ * for those rows only.
  */
 function conversationsSql(viewers: string, condition: string): string {
   return `
-    SELECT v.viewer AS viewer_id, p.*, ${unreadCount('v.viewer')} AS unread_count, ${IS_PRIVATE} AS private, ${LAST_MESSAGE_COLUMNS},
-      CASE WHEN row_number() OVER (PARTITION BY p.id ORDER BY v.viewer) = 1 THEN ${MEMBERS_JSON} END AS members
+    SELECT v.viewer AS viewer_id, p.*, ${unreadCount('v.viewer')} AS unread_count, ${IS_PRIVATE} AS private, ${LAST_MESSAGE_COLUMNS}
     FROM ${viewers}
     CROSS JOIN LATERAL (
       SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at, ${SEEN_UP_TO} AS seen_up_to
@@ -73,6 +58,10 @@ const MANY_VIEWERS = 'unnest($1::bigint[]) AS v(viewer)';
 
 /** The INIT conversations of many users at once ($1), `$2` each: what a connection storm reads. */
 const CONVERSATIONS_OF_SQL = conversationsSql(MANY_VIEWERS, '');
+/** The members of conversations $1, with what a conversation view shows of each. */
+const MEMBERS_SQL = `SELECT uc.conversation_id, u.id, u.username, u.profile_picture, u.last_visit
+  FROM users_conversations uc JOIN users u ON u.id = uc.user_id
+  WHERE uc.conversation_id = ANY($1::bigint[]) ORDER BY u.id`;
 /**
  * The friends of users $1, with the private conversation of each pair. The main API may store a
  * pair in either direction, or both: both are read and one kept per friend.
@@ -87,7 +76,7 @@ const FRIENDS_SQL = `SELECT DISTINCT ON (v.viewer, f.friend_id) v.viewer, f.frie
   WHERE f.friend_id <> v.viewer
   ORDER BY v.viewer, f.friend_id, f.private_conversation_id NULLS LAST`;
 /** What a connection plans before the node serves (Store.warmUp): a send's and a sign-in's statements, with nothing to store or read. */
-const WARM_UP = [{ text: FRIENDS_SQL, values: [[]] }, { text: CONVERSATIONS_OF_SQL, values: [[], 10] }, APPEND_WARM_UP];
+const WARM_UP = [{ text: FRIENDS_SQL, values: [[]] }, { text: CONVERSATIONS_OF_SQL, values: [[], 10] }, { text: MEMBERS_SQL, values: [[]] }, APPEND_WARM_UP];
 
 /** Where the users_conversations trigger (migration 002) announces membership changes. */
 const MEMBERS_CHANNEL = 'massenger_members';
@@ -233,7 +222,7 @@ export class SqlStore implements Store {
         values.push(opts.before.time);
       }
       const { rows } = await this.#db.query<Record_>(conversationsSql(ONE_VIEWER, condition), values);
-      return toConversations(rows);
+      return this.#withMembers(rows);
     });
   }
 
@@ -241,7 +230,7 @@ export class SqlStore implements Store {
     return this.#run('conversation', async () => {
       if (!isId(conversationId)) return null;
       const { rows } = await this.#db.query<Record_>(conversationsSql(ONE_VIEWER, 'AND c.id = $3::bigint'), [userId, 1, conversationId]);
-      return toConversations(rows)[0] ?? null;
+      return (await this.#withMembers(rows))[0] ?? null;
     });
   }
 
@@ -251,7 +240,7 @@ export class SqlStore implements Store {
       const out = new Map<string, ConversationRow[]>(userIds.map((id) => [id, []]));
       if (ids.length === 0) return out;
       const { rows } = await this.#db.query<Record_>(CONVERSATIONS_OF_SQL, [ids, limit]);
-      const conversations = toConversations(rows);
+      const conversations = await this.#withMembers(rows);
       rows.forEach((r, i) => out.get(String(r.viewer_id))?.push(conversations[i] as ConversationRow));
       return out;
     });
@@ -334,6 +323,36 @@ export class SqlStore implements Store {
     return this.#db.close();
   }
 
+  /** One query for the members of all these conversations, so a page costs two queries, not N+1. */
+  async #withMembers(rows: Record_[]): Promise<ConversationRow[]> {
+    if (rows.length === 0) return [];
+    const { rows: memberRows } = await this.#db.query<Record_>(
+      MEMBERS_SQL,
+      [rows.map((r) => String(r.id))],
+    );
+    const members = new Map<string, UserRow[]>();
+    for (const r of memberRows) {
+      const key = String(r.conversation_id);
+      if (!members.has(key)) members.set(key, []);
+      members.get(key)?.push({
+        id: String(r.id),
+        username: r.username as string,
+        profilePicture: (r.profile_picture as string | null) ?? null,
+        lastVisit: (r.last_visit as Date | null) ?? null,
+      });
+    }
+    return rows.map((r) => ({
+      id: String(r.id),
+      createdAt: r.created_at as Date,
+      lastActivityAt: r.activity_at as Date,
+      lastMessage: r.m_id === null ? null : toMessage(r, 'm_'),
+      unread: Number(r.unread_count) > 0,
+      unreadCount: Number(r.unread_count),
+      private: r.private === true,
+      members: members.get(String(r.id)) ?? [],
+    }));
+  }
+
   async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
@@ -351,28 +370,4 @@ async function existingUsers(db: Queryable, userIds: string[]): Promise<Set<stri
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<Record_>('SELECT id FROM users WHERE id = ANY($1::bigint[])', [ids]);
   return new Set(rows.map((r) => String(r.id)));
-}
-
-/** Rows of conversationsSql as conversations; a conversation's members come on its first row. */
-function toConversations(rows: Record_[]): ConversationRow[] {
-  const members = new Map<string, UserRow[]>();
-  for (const r of rows) {
-    if (r.members === null || r.members === undefined) continue;
-    // null: a membership whose user row is missing (a schema without the foreign key), left out.
-    const list = r.members as Array<{ id: string; username: string; profile_picture: string | null; last_visit: string | null } | null>;
-    members.set(
-      String(r.id),
-      list.flatMap((u) => (u === null ? [] : [{ id: u.id, username: u.username, profilePicture: u.profile_picture, lastVisit: u.last_visit === null ? null : new Date(u.last_visit) }])),
-    );
-  }
-  return rows.map((r) => ({
-    id: String(r.id),
-    createdAt: r.created_at as Date,
-    lastActivityAt: r.activity_at as Date,
-    lastMessage: r.m_id === null ? null : toMessage(r, 'm_'),
-    unread: Number(r.unread_count) > 0,
-    unreadCount: Number(r.unread_count),
-    private: r.private === true,
-    members: members.get(String(r.id)) ?? [],
-  }));
 }

@@ -4,7 +4,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlStore } from '../../src/store/sql-store.js';
 import type { Db, MessageRow, Store } from '../../src/store/store.js';
 import { befriend, createGroup, createUser } from '../../scripts/support/fixtures.js';
 
@@ -180,36 +179,6 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(rest.map((c) => c.id)).toEqual([c2, empty]);
       const byTime = await store.conversations(me, { limit: 10, before: { time: all[1]!.lastActivityAt } });
       expect(byTime.map((c) => c.id)).toEqual([c2, empty]);
-    });
-
-    it('reads a page of conversations, or the first pages of many users, in one statement with their members', async () => {
-      const [a, b, c] = [await user(), await user(), await user()];
-      const shared = await createGroup(db, [a, b, c]);
-      const pair = await createGroup(db, [a, b]);
-      await send(shared, c, 'newest');
-      // The same database behind a store that counts what it is asked: one statement a read.
-      const statements: string[] = [];
-      const counting: Db = {
-        query: (text, values) => (statements.push(text), db.query(text, values)),
-        transaction: (fn) => db.transaction(fn),
-        listen: (channel, listener) => db.listen(channel, listener),
-        warmUp: (list) => db.warmUp(list),
-        close: async () => {},
-      };
-      const counted = new SqlStore(counting);
-      const pages = await counted.conversationsOf([a, b, c], 10);
-      expect(statements).toHaveLength(1);
-      const membersOf = new Map([[shared, [a, b, c]], [pair, [a, b]]]);
-      for (const viewer of [a, b, c]) {
-        const page = pages.get(viewer) ?? [];
-        expect(page.map((conversation) => conversation.id)).toEqual(viewer === c ? [shared] : [shared, pair]);
-        // Every viewer gets every member of a conversation it shares with the others.
-        for (const conversation of page) expect(conversation.members.map((u) => u.id)).toEqual(membersOf.get(conversation.id));
-      }
-      statements.length = 0;
-      expect((await counted.conversations(a, { limit: 10 })).map((conversation) => conversation.members.length)).toEqual([3, 2]);
-      expect(await counted.conversation(b, pair)).toMatchObject({ id: pair, members: [{ id: a }, { id: b }] });
-      expect(statements).toHaveLength(2);
     });
 
     it('reads one conversation only for a member', async () => {
