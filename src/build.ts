@@ -44,7 +44,7 @@ import { Gateway } from './transport/gateway.js';
  */
 export function openDb(config: Config, options: { onError?: (err: Error) => void; pgliteTemplate?: string } = {}): Db {
   const { onError, pgliteTemplate } = options;
-  if (config.databaseUrl === null) return new PgliteDb({ dataDir: config.dataDir, ...(pgliteTemplate === undefined ? {} : { template: pgliteTemplate }) });
+  if (config.databaseUrl === null) return new PgliteDb({ dataDir: config.dataDir, template: pgliteTemplate });
   return new PgDb({
     connectionString: config.databaseUrl,
     maxConnections: config.dbPoolSize,

@@ -1,6 +1,4 @@
-import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +8,7 @@ import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
 import { storeChangesContract } from '../contracts/store-changes.js';
 import { createGroup, createUser } from '../../scripts/support/fixtures.js';
+import { dumpPglite } from '../support/pglite-template.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'massenger-pglite-'));
@@ -63,10 +62,8 @@ describe('PgliteDb', () => {
       const original = new PgliteDb({ dataDir: source.dir, template: process.env.TEST_PGLITE_TEMPLATE });
       await original.query("INSERT INTO users (username) VALUES ('in the template')");
       await original.close();
-      const pg = await PGlite.create({ dataDir: join(source.dir, 'db') });
       const template = join(source.dir, 'template.tgz');
-      writeFileSync(template, new Uint8Array(await (await pg.dumpDataDir('gzip')).arrayBuffer()));
-      await pg.close();
+      await dumpPglite(source.dir, template);
 
       const names = async (db: PgliteDb) => (await db.query<{ username: string }>('SELECT username FROM users ORDER BY id')).rows.map((r) => r.username);
       const first = new PgliteDb({ dataDir: copy.dir, template });

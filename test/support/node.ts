@@ -49,8 +49,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   });
   // The test holds the node's own database handle, so fixtures see exactly what the node sees. On
   // PGlite, a new database is a copy of the suite's migrated one (pglite-template.ts).
-  const template = process.env.TEST_PGLITE_TEMPLATE;
-  const db = openDb(config, template === undefined ? {} : { pgliteTemplate: template });
+  const db = openDb(config, { pgliteTemplate: process.env.TEST_PGLITE_TEMPLATE });
   const node = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), db });
   await node.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = node.app.server.address() as AddressInfo;

@@ -12,16 +12,21 @@ import { PGlite } from '@electric-sql/pglite';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 
+/** Writes the closed embedded database of PgliteDb's `dataDir` to `file`, as PgliteDb's `template` reads it. */
+export async function dumpPglite(dataDir: string, file: string): Promise<void> {
+  const pg = await PGlite.create({ dataDir: join(dataDir, 'db') });
+  const dump = await pg.dumpDataDir('gzip');
+  await pg.close();
+  writeFileSync(file, new Uint8Array(await dump.arrayBuffer()));
+}
+
 export default async function setup(): Promise<() => void> {
   const dir = mkdtempSync(join(tmpdir(), 'massenger-template-'));
   const store = new SqlStore(new PgliteDb({ dataDir: dir }));
   await store.migrate();
   await store.close();
-  const pg = await PGlite.create({ dataDir: join(dir, 'db') });
-  const dump = await pg.dumpDataDir('gzip');
-  await pg.close();
   const file = join(dir, 'template.tgz');
-  writeFileSync(file, new Uint8Array(await dump.arrayBuffer()));
+  await dumpPglite(dir, file);
   process.env.TEST_PGLITE_TEMPLATE = file;
   return () => {
     delete process.env.TEST_PGLITE_TEMPLATE;
