@@ -29,6 +29,9 @@ for (const backend of await backends()) {
         RATE_LIMIT_PER_SEC: String(RATE_LIMIT_PER_SEC),
         RATE_LIMIT_STRIKES: String(RATE_LIMIT_STRIKES),
         HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
+        // The overload bound answers a send that waited this long with UNAVAILABLE; on a loaded
+        // machine the embedded database can take seconds, and this suite is about the rate limit.
+        SEND_QUEUE_WAIT_MS: '60000',
       });
     });
     afterEach(() => clients.closeAll());
@@ -72,10 +75,8 @@ for (const backend of await backends()) {
       const { code } = await closedWithin(bad, 1000);
       expect(code).toBe(4429);
       const errors = received(bad, 'ERROR');
-      expect(errors.filter((e) => e.data.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(RATE_LIMIT_STRIKES - 2);
-      // A send the limit let through can still be refused as overload (UNAVAILABLE) when it waited
-      // longer than SEND_QUEUE_WAIT_MS on a loaded machine: a refusal too, stored nowhere.
-      for (const e of errors) expect(e.data).toMatchObject({ code: expect.stringMatching(/^(RATE_LIMITED|UNAVAILABLE)$/), method: 'SEND_MESSAGE', clientMessageId: expect.stringMatching(/^f\d+$/) });
+      expect(errors.length).toBeGreaterThanOrEqual(RATE_LIMIT_STRIKES - 2);
+      for (const e of errors) expect(e.data).toMatchObject({ code: 'RATE_LIMITED', method: 'SEND_MESSAGE', clientMessageId: expect.stringMatching(/^f\d+$/) });
       // What was accepted was stored and delivered; nothing refused was.
       const accepted = received(bad, 'MESSAGE_SENT').map((f) => f.data.message.clientMessageId);
       const refused = errors.map((e) => e.data.clientMessageId);
