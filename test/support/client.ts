@@ -16,6 +16,7 @@ export class TestClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   #waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
   #cursor = 0;
+  #closedWith: string | null = null;
 
   constructor(url: string) {
     this.ws = new WebSocket(url);
@@ -24,7 +25,12 @@ export class TestClient {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
     });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      this.ws.once('close', (code, reason) => {
+        this.#closedWith = `${code} ${reason.toString()}`.trim();
+        resolve({ code, reason: reason.toString() });
+      }),
+    );
     this.ws.on('message', (raw) => {
       const frame = JSON.parse(raw.toString()) as Frame;
       this.frames.push(frame);
@@ -67,7 +73,7 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`no ${method} within ${timeoutMs} ms; got ${this.frames.map((f) => f.method).join(',')}`));
+        reject(new Error(`no ${method} within ${timeoutMs} ms (${this.#socketState()}); got ${this.frames.map((f) => f.method).join(',')}`));
       }, timeoutMs);
       const done = (f: Frame) => {
         clearTimeout(timer);
@@ -76,6 +82,12 @@ export class TestClient {
       };
       this.#waiters.push({ match: test, resolve: done });
     });
+  }
+
+  /** For a timeout's message: whether the socket is still open, and how it closed if not. */
+  #socketState(): string {
+    if (this.ws.readyState === WebSocket.OPEN) return 'socket open';
+    return this.#closedWith === null ? `socket ${['connecting', 'open', 'closing', 'closed'][this.ws.readyState]}` : `socket closed ${this.#closedWith}`;
   }
 
   /** Sends a request and waits for its direct reply (matched on requestId) or an ERROR for it. */
