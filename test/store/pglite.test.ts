@@ -37,7 +37,9 @@ describe('PgliteDb', () => {
   it('keeps data across close and reopen', async () => {
     const { dir, remove } = await tempDir();
     try {
-      const writer = new PgliteDb({ dataDir: dir });
+      // A copy of the suite's migrated database (a fresh one is made by the global setup, and by
+      // the process suites' `npm start` on an empty DATA_DIR): initdb in WebAssembly takes seconds.
+      const writer = new PgliteDb({ dataDir: dir, template: process.env.TEST_PGLITE_TEMPLATE });
       const store = new SqlStore(writer);
       await store.migrate();
       const [a, b] = [await createUser(writer, 'a'), await createUser(writer, 'b')];
@@ -82,7 +84,7 @@ describe('PgliteDb', () => {
 
   it('answers UNAVAILABLE once closed, and reports each operation to onQuery', async () => {
     const seen: string[] = [];
-    const store = new SqlStore(new PgliteDb(), { onQuery: (operation, seconds) => seen.push(`${operation}:${seconds >= 0}`) });
+    const store = new SqlStore(new PgliteDb({ template: process.env.TEST_PGLITE_TEMPLATE }), { onQuery: (operation, seconds) => seen.push(`${operation}:${seconds >= 0}`) });
     await store.migrate();
     await store.ping();
     await expect(store.appendMessage({ conversationId: '1', authorId: '1', content: 'x', clientMessageId: null })).rejects.toMatchObject({ code: 'NOT_FOUND' });
