@@ -109,7 +109,6 @@ describe(`gateway abuse (${backend.name})`, () => {
     expect(received(watcher, 'USER_JOINED', (d) => d.userId === many)).toHaveLength(1);
     expect(received(watcher, 'USER_LEFT')).toHaveLength(1);
   }, 60_000);
-
 });
 
 // Its own node, with the default heartbeat: 256 clients in this process take in 38,400 frames of
