@@ -40,7 +40,7 @@ import { Gateway } from './transport/gateway.js';
 /**
  * The database the config names: PostgreSQL at DATABASE_URL, or the embedded one in DATA_DIR.
  * @param options.onError a PostgreSQL connection was lost while idle
- * @param options.pgliteTemplate a new embedded database starts as a copy of this dump (PgliteDb's `template`)
+ * @param options.pgliteTemplate a new embedded database starts as a copy of this one (PgliteDb's `template`)
  */
 export function openDb(config: Config, options: { onError?: (err: Error) => void; pgliteTemplate?: string } = {}): Db {
   const { onError, pgliteTemplate } = options;

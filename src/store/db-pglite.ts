@@ -15,8 +15,9 @@ export interface PgliteDbOptions {
   /** The database lives in `${dataDir}/db`, created if missing. Unset: in memory, gone on close. */
   dataDir?: string;
   /**
-   * A file written by PGlite's `dumpDataDir`: a new database starts as a copy of it instead of
-   * being created (initdb takes seconds; tests start many nodes from one migrated copy).
+   * The `dataDir` of a closed PgliteDb: a new database starts as a copy of its database instead of
+   * being created (initdb takes seconds; tests start many nodes from one migrated copy). Needs
+   * `dataDir`.
    */
   template?: string;
 }
@@ -46,7 +47,11 @@ export class PgliteDb implements Db {
   #dead: Error | null = null;
 
   constructor(options: PgliteDbOptions = {}) {
-    const data: ThreadData = { dataDir: options.dataDir === undefined ? null : join(options.dataDir, 'db'), template: options.template ?? null };
+    if (options.template !== undefined && options.dataDir === undefined) throw new Error('a PGlite template is copied into a dataDir: set one');
+    const data: ThreadData = {
+      dataDir: options.dataDir === undefined ? null : join(options.dataDir, 'db'),
+      template: options.template === undefined ? null : join(options.template, 'db'),
+    };
     this.#worker = new Worker(threadScript(), { workerData: data });
     this.#worker.on('message', (reply: ThreadReply) => this.#receive(reply));
     this.#worker.on('error', (err) => this.#die(err));

@@ -8,7 +8,7 @@
  * Transactions: `begin` opens one (PGlite's transaction() holds its own lock, so other queries
  * wait, as on one connection), queries name it by `tx`, `end` commits or rolls it back.
  */
-import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
@@ -29,7 +29,7 @@ export type ThreadReply =
 export interface ThreadData {
   /** The database directory, created if missing; null: in memory. */
   dataDir: string | null;
-  /** A database written by PGlite's dumpDataDir, to start from when there is none yet; null: a new one. */
+  /** A closed database directory to copy when dataDir holds none yet; null: a new one. */
   template: string | null;
 }
 
@@ -42,11 +42,12 @@ const parsers = {
 const port = parentPort;
 if (port === null) throw new Error('pglite-thread.js runs as a worker thread');
 const { dataDir, template } = workerData as ThreadData;
-if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
-// A directory holds a database once initdb wrote PG_VERSION; a template is for one that does not.
-const fresh = dataDir === null || !existsSync(join(dataDir, 'PG_VERSION'));
-const loadDataDir = template !== null && fresh ? await openAsBlob(template) : undefined;
-const pg = new PGlite({ dataDir: dataDir ?? undefined, parsers, ...(loadDataDir === undefined ? {} : { loadDataDir }) });
+if (dataDir !== null) {
+  mkdirSync(dataDir, { recursive: true });
+  // A directory holds a database once initdb wrote PG_VERSION; a template is for one that does not.
+  if (template !== null && !existsSync(join(dataDir, 'PG_VERSION'))) cpSync(template, dataDir, { recursive: true });
+}
+const pg = new PGlite({ dataDir: dataDir ?? undefined, parsers });
 
 /** An open transaction: the handle to query through, how to end it, and how it ended. */
 interface OpenTransaction {

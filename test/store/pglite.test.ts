@@ -1,14 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { PgliteDb } from '../../src/store/db-pglite.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
 import { storeChangesContract } from '../contracts/store-changes.js';
 import { createGroup, createUser } from '../../scripts/support/fixtures.js';
-import { dumpPglite } from '../support/pglite-template.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'massenger-pglite-'));
@@ -64,8 +63,7 @@ describe('PgliteDb', () => {
       const original = new PgliteDb({ dataDir: source.dir, template: process.env.TEST_PGLITE_TEMPLATE });
       await original.query("INSERT INTO users (username) VALUES ('in the template')");
       await original.close();
-      const template = join(source.dir, 'template.tgz');
-      await dumpPglite(source.dir, template);
+      const template = source.dir;
 
       const names = async (db: PgliteDb) => (await db.query<{ username: string }>('SELECT username FROM users ORDER BY id')).rows.map((r) => r.username);
       const first = new PgliteDb({ dataDir: copy.dir, template });
@@ -76,6 +74,11 @@ describe('PgliteDb', () => {
       const again = new PgliteDb({ dataDir: copy.dir, template });
       expect(await names(again)).toEqual(['in the template', 'in the copy']);
       await again.close();
+      // The template is as it was, and one is only ever copied into a directory.
+      const unchanged = new PgliteDb({ dataDir: source.dir });
+      expect(await names(unchanged)).toEqual(['in the template']);
+      await unchanged.close();
+      expect(() => new PgliteDb({ template })).toThrow(/dataDir/);
     } finally {
       await source.remove();
       await copy.remove();
@@ -84,7 +87,9 @@ describe('PgliteDb', () => {
 
   it('answers UNAVAILABLE once closed, and reports each operation to onQuery', async () => {
     const seen: string[] = [];
-    const store = new SqlStore(new PgliteDb({ template: process.env.TEST_PGLITE_TEMPLATE }), { onQuery: (operation, seconds) => seen.push(`${operation}:${seconds >= 0}`) });
+    const { dir, remove } = await tempDir();
+    onTestFinished(remove);
+    const store = new SqlStore(new PgliteDb({ dataDir: dir, template: process.env.TEST_PGLITE_TEMPLATE }), { onQuery: (operation, seconds) => seen.push(`${operation}:${seconds >= 0}`) });
     await store.migrate();
     await store.ping();
     await expect(store.appendMessage({ conversationId: '1', authorId: '1', content: 'x', clientMessageId: null })).rejects.toMatchObject({ code: 'NOT_FOUND' });
