@@ -62,7 +62,14 @@ describe.runIf(needsChromium())('two people in a browser', () => {
   beforeAll(async () => {
     browser = await launch();
   }, 60_000);
-  afterEach(async () => {
+  afterEach(async ({ task }) => {
+    // A failed wait says only what was missing: say also what each page was telling its person.
+    if (task.result?.state === 'fail') {
+      for (const page of contexts.flatMap((c) => c.pages())) {
+        const connection = await page.locator('.connection').textContent({ timeout: 1000 }).catch(() => null);
+        console.error(`the page at ${page.url()} showed`, { connection, toasts: await page.locator('.toast').allTextContents() });
+      }
+    }
     for (const c of contexts.splice(0)) await c.close();
   });
   afterAll(async () => {
@@ -174,6 +181,35 @@ describe.runIf(needsChromium())('two people in a browser', () => {
     await conversationWith(alice, 'carol').click();
     await message(alice, 'history 70').waitFor();
     await screenshot(alice, 'history');
+  }, 240_000);
+
+  it('asks again for the open conversation when its first page got no answer', async () => {
+    const carol = new MassengerClient({ url: server.ws, token: () => devToken(users.carol!), WebSocket });
+    const init = await carol.connect();
+    const withBob = init.conversations.find((c) => c.private && c.users.some((u) => u.id === users.bob))!;
+    try {
+      await carol.send(withBob.id, 'written before bob looked');
+    } finally {
+      carol.close();
+    }
+
+    // The page's first request for the conversation's latest page is lost on the way: the
+    // client gives up on it after its request timeout (TIMEOUT), and the page asks again.
+    const bob = await person();
+    const lost: unknown[] = [];
+    await bob.routeWebSocket(/./, (page) => {
+      const upstream = page.connectToServer();
+      page.onMessage((frame) => {
+        const request = typeof frame === 'string' ? (JSON.parse(frame) as { method?: string; data?: { conversationId?: string } }) : {};
+        if (lost.length === 0 && request.method === 'FETCH_MESSAGES') lost.push(request.data?.conversationId);
+        else upstream.send(frame);
+      });
+    });
+    await signIn(bob, server.http, 'bob');
+    await conversationWith(bob, 'carol').click();
+    await bob.getByRole('alert').getByText(/Could not load messages: .*Trying again/).waitFor();
+    await message(bob, 'written before bob looked').waitFor();
+    expect(lost).toEqual([withBob.id]);
   }, 240_000);
 
   it('start a group, edit and delete messages, add people and leave', async () => {

@@ -3,7 +3,7 @@
  * pages as you scroll up (FETCH_MESSAGES with `before`), live messages, who is typing, seen
  * receipts, editing and deleting one's own messages, and the composer.
  */
-import type { ChatState, Conversation, ConversationUser, Id, IsoTime, MassengerClient, Message } from 'massenger/client';
+import { MassengerError, type ChatState, type Conversation, type ConversationUser, type Id, type IsoTime, type MassengerClient, type Message } from 'massenger/client';
 import { avatar, h, shortTime } from './dom.js';
 import { MessageList, rowsFor, type PendingSend } from './messages.js';
 
@@ -13,6 +13,14 @@ const PAGE = 30;
 const TYPING_EVERY_MS = 2500;
 /** Within this many pixels of an edge counts as at it. */
 const EDGE_PX = 80;
+/**
+ * A latest page refused for a reason that passes is asked for again after this long while its
+ * conversation stays open: the link dropped after the request was written (DISCONNECTED), no
+ * answer in time (TIMEOUT), or a busy node (UNAVAILABLE, RATE_LIMITED). Without it the list stayed
+ * empty until the conversation was opened again.
+ */
+const LATEST_RETRY_MS = 2000;
+const PASSING: ReadonlySet<string> = new Set(['DISCONNECTED', 'TIMEOUT', 'UNAVAILABLE', 'RATE_LIMITED']);
 
 export interface ViewDeps {
   client: MassengerClient;
@@ -196,12 +204,18 @@ export class ConversationView {
       history.hasMore = (await this.#deps.client.fetchMessages(id, { limit: PAGE })).hasMore;
     } catch (err) {
       this.#history.delete(id);
-      this.#deps.problem(`Could not load messages: ${(err as Error).message}`);
+      const again = err instanceof MassengerError && PASSING.has(err.code);
+      this.#deps.problem(`Could not load messages: ${(err as Error).message}${again ? '. Trying again…' : ''}`);
+      if (again) setTimeout(() => this.#retryLatest(id), LATEST_RETRY_MS);
     }
     history.loading = false;
     if (id !== this.#id) return;
     this.render({ toBottom: true });
     this.#fillScreen();
+  }
+
+  #retryLatest(id: Id): void {
+    if (id === this.#id && !this.#history.has(id)) void this.#loadLatest(id);
   }
 
   async #loadOlder(): Promise<void> {
