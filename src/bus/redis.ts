@@ -4,8 +4,8 @@
  * ROUTING BY INTEREST. Each node subscribes to two channels: its own node channel
  * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
  * A `deliver` or `message` event goes to the node channels of the nodes that hold its users, once
- * per node, this node included: local delivery goes through Redis too, so there is one path and one
- * order. Where the users are is asked of presence through `locate`: RedisPresence answers all the
+ * per node, this node included unless it handed the event over itself (LOCAL EVENTS, LOCAL FIRST
+ * below, which say when that keeps the order). Where the users are is asked of presence through `locate`: RedisPresence answers all the
  * asks of a tick (a group commit's messages) with one Redis call, the union of each ask's node
  * sets, in the order asked (presence/nodes-holding.ts). Why per node: broadcast makes every node
  * parse all traffic (N times the bytes for N nodes); a channel per user makes subscriptions
@@ -41,8 +41,18 @@
  * only when its predecessor was handed over here already (another node's predecessor may be on its
  * way: the message then takes the gate like any other). A direct message then
  * moves the conversation's gate on (GATE_ADVANCE, off its path), so a message another node stores
- * next finds seq current and is not held. The look-up that tells where the users are stays: it is
- * what the routing needs.
+ * next finds seq current and is not held.
+ *
+ * LOCAL FIRST. Those two conditions say nothing of where the other members are, so a message that
+ * meets them, published while no event before it still waits for its own look-up (which may yet
+ * send it through this node's channel), is handed to this node before the look-up, whatever other
+ * nodes need it: this node's
+ * members (the sender's acknowledgement included) never wait for a Redis round trip. Then the
+ * look-up, and the gate for the other nodes' channels alone; with none, the gate moves on as for a
+ * direct message. The order holds on every node: here, the predecessor was handed over already and
+ * nothing of this node's is on its way; elsewhere, the gate, which sees this node's gate commands
+ * in the order of its messages (the look-ups of successive ticks are answered in order, and the
+ * advances of a tick go out after its events).
  *
  * SUBSCRIBER DOWN. The order above holds while this node's subscriber is subscribed. It counts as
  * subscribed only once Redis confirmed the SUBSCRIBE of both channels on the current connection
@@ -131,6 +141,11 @@ export class RedisBus implements Bus {
   #publishing = 0;
   /** Per conversation, the newest message handed to this node's handler (LOCAL EVENTS); least recent out first. */
   readonly #lastHere = new LRUCache<string, string>({ max: LAST_HERE_MAX });
+  /**
+   * Publishes waiting for their look-up, whose way is not decided yet: one may yet go through this
+   * node's channel, so no message is handed over ahead of it (LOCAL FIRST).
+   */
+  #undecided = 0;
   /** Envelopes this node addressed to itself and has not received back (LOCAL EVENTS). */
   readonly #echoes: SelfEchoes;
   readonly #gate: OrderGate;
@@ -211,23 +226,26 @@ export class RedisBus implements Bus {
 
   async #publish(event: Publishable): Promise<void> {
     // Not subscribed: Redis would drop this node's share, so it is handed over now (see header).
-    const direct = !this.#subscribed;
-    if (direct) {
-      this.#subFault();
-      this.#deliver(event);
-    }
+    const subscribed = this.#subscribed;
+    if (!subscribed) this.#subFault();
+    // LOCAL FIRST (header): this node's members get a message before the look-up of where the
+    // others are, when nothing may come before it here.
+    const handedOver = !subscribed || (event.type === 'message' && this.#undecided === 0 && this.#echoes.clear && this.#follows(event));
+    if (handedOver) this.#deliver(event);
+    else this.#undecided++;
     let here: boolean;
     try {
-      const routed = await this.#route(event, direct);
+      const routed = await this.#route(event, handedOver);
       if (routed.err === undefined) this.#pubRecovered();
       else this.#pubFault(routed.err);
       here = routed.here;
     } catch (err) {
-      // Nothing sent, or (timeout, lost connection) perhaps everything: deliver here (see header).
+      // The gate or a PUBLISH failed: perhaps nothing was sent, perhaps (timeout, lost connection)
+      // everything. Delivered here (see header; the core drops a second copy of a message).
       this.#pubFault(err);
       here = true;
     }
-    if (here && !direct) this.#deliver(event);
+    if (here && !handedOver) this.#deliver(event);
   }
 
   /** Waits (at most FLUSH_WAIT_MS) until every publish finished and what this node sent itself came back. */
@@ -287,11 +305,30 @@ export class RedisBus implements Bus {
     if (!this.#closed) this.#subFault();
   }
 
-  async #route(event: Publishable, direct: boolean): Promise<Routed> {
-    if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
-    let channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
-    if (direct) channels = channels.filter((c) => c !== this.#ownChannel);
-    else if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
+  /** Sends the event to the nodes that need it; `handedOver`: this node's share is delivered already. */
+  async #route(event: Publishable, handedOver: boolean): Promise<Routed> {
+    let channels: string[];
+    try {
+      if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
+      channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
+    } catch (err) {
+      // Nothing was sent: this node's share is handed over now (PUBLISHER DOWN, header).
+      if (!handedOver) {
+        this.#undecided--;
+        this.#deliver(event);
+      }
+      return { here: false, err };
+    }
+    // Decided below, in this turn: handed over here, its echo counted, or not for this node.
+    if (!handedOver) this.#undecided--;
+    if (handedOver) {
+      channels = channels.filter((c) => c !== this.#ownChannel);
+      if (channels.length === 0 && event.type === 'message' && this.#subscribed) {
+        // LOCAL EVENTS (header): no other node needs it. The gate still moves on.
+        this.#gate.advance(event);
+        return { here: false };
+      }
+    } else if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
       // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on its
       // way. Handed over at once, where it was decided, so the next event's decision sees it.
       this.#deliver(event);
@@ -302,10 +339,10 @@ export class RedisBus implements Bus {
     const envelope = encodeEnvelope(this.#nodeId, event, channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined);
     if (event.type === 'message') {
       await this.#gate.publish(event, envelope, channels, () => {
-        if (!direct) this.#deliver(event);
+        if (!handedOver) this.#deliver(event);
       });
       // The subscriber dropped while the gate ran: whether it got the message is unknown (header).
-      return { here: !direct && !this.#subscribed };
+      return { here: !handedOver && !this.#subscribed };
     }
     if (channels.length === 0) return { here: false };
     const batch = this.#pub.pipeline();

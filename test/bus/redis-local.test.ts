@@ -122,6 +122,51 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     expect(onA.length).toBe(2);
   });
 
+  it('LOCAL FIRST: hands a message to its own members before asking Redis where the others are, and the others still get it in order', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    const onA = await watch('a');
+    const c = randomUUID();
+    const admin = await connect();
+    closers.push(async () => void admin.disconnect());
+    // Redis answers nothing for 600 ms: the look-up waits, a's own members do not.
+    await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+    const paused = Date.now();
+    const first = a.bus.publish(message(c, 1, [ua, ub], { nodeId: 'a' }));
+    expect(ids(a.events)).toEqual(['m1']);
+    await first;
+    expect(Date.now() - paused).toBeGreaterThanOrEqual(500);
+    await waitUntil(() => b.events.length === 1, 'm1 on b', 3000);
+    // b stores the next one: it reaches a through Redis, after m1, and a's channel carried only it.
+    await b.bus.publish(message(c, 2, [ua, ub], { nodeId: 'b' }));
+    await waitUntil(() => a.events.length === 2 && b.events.length === 2, 'm2 on both nodes', 3000);
+    expect(ids(a.events)).toEqual(['m1', 'm2']);
+    expect(ids(b.events)).toEqual(['m1', 'm2']);
+    expect(onA.length).toBe(1);
+  });
+
+  it('LOCAL FIRST: a message waits behind an event the node sent itself through Redis', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    const c = randomUUID();
+    const first = a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: 'through redis', method: 'MEMBERS_CHANGED' });
+    const second = a.bus.publish(message(c, 1, [ua, ub], { nodeId: 'a' }));
+    expect(a.events).toEqual([]);
+    await Promise.all([first, second]);
+    await waitUntil(() => a.events.length === 2 && b.events.length === 2, 'both events on both nodes', 3000);
+    expect(ids(a.events)).toEqual(['through redis', 'm1']);
+    expect(ids(b.events)).toEqual(['through redis', 'm1']);
+    // Once it is back, the next message is handed over first again.
+    void a.bus.publish(message(c, 2, [ua, ub], { nodeId: 'a' }));
+    expect(ids(a.events)).toEqual(['through redis', 'm1', 'm2']);
+  });
+
   it('flush() resolves once what the node sent itself through Redis has come back to it (shutdown, before 1001)', async () => {
     const a = await node('a');
     const b = await node('b');
