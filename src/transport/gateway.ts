@@ -245,8 +245,18 @@ export class Gateway {
     }, context);
   }
 
-  /** ws heartbeat: a peer that did not answer the previous ping is dropped. */
+  /**
+   * ws heartbeat: a peer that did not answer the previous ping is dropped. Judged once this turn
+   * of the event loop has read the sockets (setImmediate): after a turn of work longer than the
+   * interval, the timer comes before that read, and the pongs that arrived meanwhile would count
+   * as missing.
+   */
   #beat(): void {
+    setImmediate(this.#judgePeers);
+  }
+
+  readonly #judgePeers = (): void => {
+    if (this.#closing !== null) return;
     for (const [ws, conn] of this.#connections) {
       // Paused for backpressure: its pong may be unread behind its frames, so it is not judged now.
       if (!conn.reading) continue;
@@ -257,7 +267,7 @@ export class Gateway {
       conn.answeredPing = false;
       ws.ping();
     }
-  }
+  };
 
   /**
    * Shuts the gateway down without losing an acknowledgement (spec §2.3: the sender's MESSAGE_SENT

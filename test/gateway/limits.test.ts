@@ -94,10 +94,11 @@ for (const backend of await backends()) {
       answering.ws.on('ping', () => beats++);
       const ws = new WebSocket(t.ws, { autoPong: false });
       ws.on('error', () => {});
-      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      // Counted from the start: a heartbeat's ping can come with the handshake's answer.
       let pings = 0;
       ws.on('ping', () => pings++);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
       ws.send(JSON.stringify({ method: 'AUTHENTICATE', data: { token: await t.token(mute!) } }));
       const started = Date.now();
       const code = await Promise.race([closed, sleep(8 * HEARTBEAT_INTERVAL_MS, 'open')]);
@@ -111,6 +112,34 @@ for (const backend of await backends()) {
       // Two more beats (each a ping the client answered): a peer that answers is never dropped.
       const seen = beats;
       await waitUntil(() => beats >= seen + 2, 'two more heartbeats', 8 * HEARTBEAT_INTERVAL_MS);
+      await expectAlive(answering);
+    });
+
+    it('keeps a peer whose pong came while the event loop was stalled right after a heartbeat', async () => {
+      const [user] = await freshUsers(t, 1);
+      const answering = await clients.online(user!);
+      // The turn that sends a heartbeat's pings goes on working for three intervals, three times:
+      // the pongs arrive meanwhile, unread, and the next heartbeat is due before that turn ends.
+      const ping = WebSocket.prototype.ping;
+      let stalls = 0;
+      let stalling = false;
+      WebSocket.prototype.ping = function (this: WebSocket, ...args: Parameters<WebSocket['ping']>): void {
+        ping.apply(this, args);
+        if (stalling || stalls >= 3) return;
+        stalling = true;
+        setImmediate(() => {
+          const until = Date.now() + 3 * HEARTBEAT_INTERVAL_MS;
+          while (Date.now() < until);
+          stalls++;
+          stalling = false;
+        });
+      };
+      try {
+        await waitUntil(() => stalls === 3 || answering.ws.readyState !== WebSocket.OPEN, 'three stalls', 40 * HEARTBEAT_INTERVAL_MS);
+      } finally {
+        WebSocket.prototype.ping = ping;
+      }
+      expect(answering.ws.readyState, 'the peer was dropped').toBe(WebSocket.OPEN);
       await expectAlive(answering);
     });
   });
