@@ -5,8 +5,8 @@
  * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
  * A `deliver` or `message` event goes to the node channels of the nodes that hold its users, once
  * per node, this node included unless it handed the event over itself (LOCAL EVENTS, LOCAL FIRST
- * below, which say when that keeps the order). Where the users are is asked of presence through `locate`: RedisPresence answers all the
- * asks of a tick (a group commit's messages) with one Redis call, the union of each ask's node
+ * below, which say when that keeps the order). Where the users are is asked of presence through
+ * `locate`: RedisPresence answers all the asks of a tick (a group commit's messages) with one Redis call, the union of each ask's node
  * sets, in the order asked (presence/nodes-holding.ts). Why per node: broadcast makes every node
  * parse all traffic (N times the bytes for N nodes); a channel per user makes subscriptions
  * O(users) (SUBSCRIBE on every connect, a PUBLISH per member); a channel per node keeps them
@@ -46,10 +46,9 @@
  * LOCAL FIRST. Those two conditions say nothing of where the other members are, so a message that
  * meets them, published while no event before it still waits for its own look-up (which may yet
  * send it through this node's channel), is handed to this node before the look-up, whatever other
- * nodes need it: this node's
- * members (the sender's acknowledgement included) never wait for a Redis round trip. Then the
- * look-up, and the gate for the other nodes' channels alone; with none, the gate moves on as for a
- * direct message. The order holds on every node: here, the predecessor was handed over already and
+ * nodes need it: this node's members (the sender's acknowledgement included) never wait for a
+ * Redis round trip. Then the look-up, and the gate for the other nodes' channels alone; with none,
+ * the gate moves on as for a direct message. The order holds on every node: here, the predecessor was handed over already and
  * nothing of this node's is on its way; elsewhere, the gate, which sees this node's gate commands
  * in the order of its messages (the look-ups of successive ticks are answered in order, and the
  * advances of a tick go out after its events).
@@ -319,21 +318,23 @@ export class RedisBus implements Bus {
       }
       return { here: false, err };
     }
-    // Decided below, in this turn: handed over here, its echo counted, or not for this node.
-    if (!handedOver) this.#undecided--;
     if (handedOver) {
       channels = channels.filter((c) => c !== this.#ownChannel);
       if (channels.length === 0 && event.type === 'message' && this.#subscribed) {
-        // LOCAL EVENTS (header): no other node needs it. The gate still moves on.
+        // LOCAL FIRST (header): no other node needs it. The gate still moves on.
         this.#gate.advance(event);
         return { here: false };
       }
-    } else if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
-      // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on its
-      // way. Handed over at once, where it was decided, so the next event's decision sees it.
-      this.#deliver(event);
-      if (event.type === 'message') this.#gate.advance(event);
-      return { here: false };
+    } else {
+      // Decided below, in this turn: handed over here, its echo counted, or not for this node.
+      this.#undecided--;
+      if (channels.every((c) => c === this.#ownChannel) && this.#echoes.clear && this.#follows(event)) {
+        // LOCAL EVENTS (header): no other node needs it, and nothing this node sent itself is on
+        // its way. Handed over at once, where it was decided, so the next event's decision sees it.
+        this.#deliver(event);
+        if (event.type === 'message') this.#gate.advance(event);
+        return { here: false };
+      }
     }
     // Encoded once; the frame inside stays the text the core encoded (style §7).
     const envelope = encodeEnvelope(this.#nodeId, event, channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined);

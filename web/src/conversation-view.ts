@@ -214,6 +214,7 @@ export class ConversationView {
     this.#fillScreen();
   }
 
+  /** Loads the latest page again, unless the conversation was left or loaded meanwhile. */
   #retryLatest(id: Id): void {
     if (id === this.#id && !this.#history.has(id)) void this.#loadLatest(id);
   }
