@@ -51,6 +51,16 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     return { nodeId, presence, bus, events };
   }
 
+  /** Nodes a and b, with a user on each. */
+  async function twoNodes() {
+    const a = await node('a');
+    const b = await node('b');
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    await a.presence.add(ua);
+    await b.presence.add(ub);
+    return { a, b, ua, ub };
+  }
+
   /** Every envelope published on a node's channel, seen by an outside subscriber. */
   async function watch(nodeId: string): Promise<string[]> {
     const spy = await connect();
@@ -62,11 +72,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
   }
 
   it('hands over without a PUBLISH what only its own users need, and keeps the order gate current', async () => {
-    const a = await node('a');
-    const b = await node('b');
-    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
-    await a.presence.add(ua);
-    await b.presence.add(ub);
+    const { a, b, ua, ub } = await twoNodes();
     const onA = await watch('a');
     const c = randomUUID();
     await a.bus.publish(message(c, 1, [ua], { nodeId: 'a' }));
@@ -86,11 +92,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
   });
 
   it('never hands over ahead of an envelope it sent itself that is still on its way', async () => {
-    const a = await node('a');
-    const b = await node('b');
-    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
-    await a.presence.add(ua);
-    await b.presence.add(ub);
+    const { a, ua, ub } = await twoNodes();
     // The first goes through Redis (b needs it too); the second, for a's user alone, is published
     // right behind it: handed over directly it would arrive first.
     const first = a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: 'through redis', method: 'TYPING' });
@@ -123,11 +125,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
   });
 
   it('LOCAL FIRST: hands a message to its own members before asking Redis where the others are, and the others still get it in order', async () => {
-    const a = await node('a');
-    const b = await node('b');
-    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
-    await a.presence.add(ua);
-    await b.presence.add(ub);
+    const { a, b, ua, ub } = await twoNodes();
     const onA = await watch('a');
     const c = randomUUID();
     const admin = await connect();
@@ -149,11 +147,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
   });
 
   it('LOCAL FIRST: a message waits behind an event the node sent itself through Redis', async () => {
-    const a = await node('a');
-    const b = await node('b');
-    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
-    await a.presence.add(ua);
-    await b.presence.add(ub);
+    const { a, b, ua, ub } = await twoNodes();
     const c = randomUUID();
     const first = a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: 'through redis', method: 'MEMBERS_CHANGED' });
     const second = a.bus.publish(message(c, 1, [ua, ub], { nodeId: 'a' }));
@@ -168,11 +162,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
   });
 
   it('flush() resolves once what the node sent itself through Redis has come back to it (shutdown, before 1001)', async () => {
-    const a = await node('a');
-    const b = await node('b');
-    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
-    await a.presence.add(ua);
-    await b.presence.add(ub);
+    const { a, ua, ub } = await twoNodes();
     for (let i = 0; i < 20; i++) void a.bus.publish({ type: 'deliver', userIds: [ua, ub], text: `e${i}`, method: 'TYPING' });
     await a.bus.flush();
     expect(ids(a.events)).toEqual(Array.from({ length: 20 }, (_, i) => `e${i}`));
