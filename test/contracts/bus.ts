@@ -16,10 +16,18 @@ export interface BusFixture {
   close(): Promise<void>;
 }
 
-/** Subscribes a handler that records every event. */
-export function collect(bus: Bus): BusEvent[] {
+/**
+ * Subscribes a handler that records every event but notifications, which it hands to
+ * `notifications` if given. On Redis, NOTIFICATIONS is one channel for every node on the server
+ * (spec): suites running at the same time publish there too, so a test that counts events must
+ * not count those.
+ */
+export function collect(bus: Bus, notifications?: (raw: string) => void): BusEvent[] {
   const events: BusEvent[] = [];
-  bus.subscribe((e) => events.push(e));
+  bus.subscribe((e) => {
+    if (e.type !== 'notification') events.push(e);
+    else notifications?.(e.raw);
+  });
   return events;
 }
 
