@@ -118,8 +118,9 @@ for (const backend of await backends()) {
     it('keeps a peer whose pong came while the event loop was stalled right after a heartbeat', async () => {
       const [user] = await freshUsers(t, 1);
       const answering = await clients.online(user!);
-      // The turn that sends a heartbeat's pings goes on working for three intervals, three times:
-      // the pongs arrive meanwhile, unread, and the next heartbeat is due before that turn ends.
+      // Work queued as a heartbeat's pings go out (setImmediate) runs for three intervals, three
+      // times: the pongs arrive meanwhile, and the next heartbeat is due before the work ends.
+      // Judged before the sockets are read again, every peer would be dropped.
       const ping = WebSocket.prototype.ping;
       let stalls = 0;
       let stalling = false;
