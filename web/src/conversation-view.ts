@@ -3,7 +3,7 @@
  * pages as you scroll up (FETCH_MESSAGES with `before`), live messages, who is typing, seen
  * receipts, editing and deleting one's own messages, and the composer.
  */
-import { MassengerError, type ChatState, type Conversation, type ConversationUser, type Id, type IsoTime, type MassengerClient, type Message } from 'massenger/client';
+import { MassengerError, type ChatState, type ClientErrorCode, type Conversation, type ConversationUser, type ErrorCode, type Id, type IsoTime, type MassengerClient, type Message } from 'massenger/client';
 import { avatar, h, shortTime } from './dom.js';
 import { MessageList, rowsFor, type PendingSend } from './messages.js';
 
@@ -20,7 +20,7 @@ const EDGE_PX = 80;
  * empty until the conversation was opened again.
  */
 const LATEST_RETRY_MS = 2000;
-const PASSING: ReadonlySet<string> = new Set(['DISCONNECTED', 'TIMEOUT', 'UNAVAILABLE', 'RATE_LIMITED']);
+const PASSING: ReadonlySet<ErrorCode | ClientErrorCode> = new Set<ErrorCode | ClientErrorCode>(['DISCONNECTED', 'TIMEOUT', 'UNAVAILABLE', 'RATE_LIMITED']);
 
 export interface ViewDeps {
   client: MassengerClient;
