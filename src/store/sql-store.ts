@@ -35,7 +35,9 @@ const ACTIVITY = 'coalesce(lm.created_at, c.created_at)';
  * names the user ids `v.viewer`: one user, or many at once when a connection storm reads INITs).
  * The page is picked before the join to messages, so only `limit` ($2) last messages are read in
  * full however many conversations a user has; unreadCount and private (unread.ts) are computed
- * for those rows only.
+ * for those rows only. Each conversation row is read by its key (LATERAL … LIMIT 1): as a plain
+ * join, PGlite, which has no statistics, planned to read the whole conversations table for every
+ * viewer (34 ms instead of 4 for a batch of 12 sign-ins with 20,000 users).
  */
 function conversationsSql(viewers: string, condition: string): string {
   return `
@@ -43,7 +45,8 @@ function conversationsSql(viewers: string, condition: string): string {
     FROM ${viewers}
     CROSS JOIN LATERAL (
       SELECT c.id, c.created_at, lm.id AS last_message_id, ${ACTIVITY} AS activity_at, ${SEEN_UP_TO} AS seen_up_to
-      FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id
+      FROM users_conversations uc
+      CROSS JOIN LATERAL (SELECT id, created_at FROM conversations WHERE id = uc.conversation_id LIMIT 1) c
       LEFT JOIN LATERAL ${NEWEST} lm ON true
       WHERE uc.user_id = v.viewer ${condition}
       ORDER BY activity_at DESC, c.id DESC LIMIT $2

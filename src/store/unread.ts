@@ -34,5 +34,8 @@ export const unreadCount = (viewer: string) => `(SELECT least(count(*), ${MAX_UN
           WHERE conversation_id = p.id AND id > p.seen_up_to ORDER BY id DESC LIMIT ${UNREAD_SCAN_ROWS}) w
   ) x WHERE NOT x.mine_or_older AND x.deleted_at IS NULL)`;
 
-/** Outer query: the private conversation of two friends (index from migration 003). */
-export const IS_PRIVATE = '(EXISTS (SELECT 1 FROM friendship f WHERE f.private_conversation_id = p.id))';
+/**
+ * Outer query: the private conversation of two friends (index from migration 004). One probe per
+ * row (LIMIT 1): as EXISTS, PGlite planned to read the whole friendship table and hash it.
+ */
+export const IS_PRIVATE = '((SELECT true FROM friendship f WHERE f.private_conversation_id = p.id LIMIT 1) IS NOT NULL)';

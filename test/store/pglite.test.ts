@@ -8,6 +8,7 @@ import { storeContract, type StoreUnderTest } from '../contracts/store.js';
 import { storeBatchContract } from '../contracts/store-batch.js';
 import { storeChangesContract } from '../contracts/store-changes.js';
 import { createGroup, createUser } from '../../scripts/support/fixtures.js';
+import { seedNetwork, wholeTableScans } from '../support/plans.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'massenger-pglite-'));
@@ -33,6 +34,20 @@ storeBatchContract('PGlite', makeStore);
 storeChangesContract('PGlite', makeStore);
 
 describe('PgliteDb', () => {
+  // Without statistics, as the embedded database runs (no autovacuum; test/support/plans.ts says why).
+  it('plans the sign-in reads as key look-ups, in custom and generic plans', async () => {
+    const { dir, remove } = await tempDir();
+    const db = new PgliteDb({ dataDir: dir, template: process.env.TEST_PGLITE_TEMPLATE });
+    try {
+      await new SqlStore(db).migrate();
+      await seedNetwork(db, 20_000);
+      expect(await wholeTableScans(db)).toEqual([]);
+    } finally {
+      await db.close();
+      await remove();
+    }
+  });
+
   it('keeps data across close and reopen', async () => {
     const { dir, remove } = await tempDir();
     try {
