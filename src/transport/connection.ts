@@ -13,6 +13,7 @@
  *   that does not answer it within CLOSE_HANDSHAKE_TIMEOUT_MS is cut off.
  * closed: the socket is gone; the session has given back its deadlines and its slot.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Client } from '../core/chat.js';
 import type { Log } from '../core/log.js';
@@ -26,6 +27,7 @@ import { Inbound, type InboundOwner } from './inbound.js';
 import { Outbound, type OutboundOwner } from './outbound.js';
 import { Session, type SessionOwner } from './session.js';
 import type { UserSlots } from './user-slots.js';
+import type { TextFrames } from './text-frames.js';
 import type { Corkable, WriteBatches } from './write-batches.js';
 
 export interface ConnectionLimits {
@@ -71,6 +73,7 @@ export interface ConnectionContext {
   clock: Deadlines;
   slots: UserSlots;
   writes: WriteBatches;
+  frames: TextFrames;
   metrics: Pick<Metrics, 'countFrameOut' | 'errors' | 'closes'>;
   log: Log;
 }
@@ -88,7 +91,7 @@ export class Connection implements Client, SessionOwner, OutboundOwner, InboundO
   answeredPing = true;
 
   /** `socket` is the one under `ws`, as the upgrade handed it over. */
-  constructor(id: string, ws: WebSocket, socket: Corkable, context: ConnectionContext) {
+  constructor(id: string, ws: WebSocket, socket: Corkable & Pick<Duplex, 'write'>, context: ConnectionContext) {
     this.id = id;
     this.#ws = ws;
     this.#c = context;

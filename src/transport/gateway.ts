@@ -18,6 +18,7 @@ import { CLOSE_SHUTDOWN } from '../protocol/close-codes.js';
 import { decode } from '../protocol/codec.js';
 import { Connection, type ConnectionContext, type ConnectionLimits } from './connection.js';
 import { Deadlines } from './deadlines.js';
+import { TextFrames } from './text-frames.js';
 import { settleWithin, waitUntil } from './waits.js';
 import { UserSlots } from './user-slots.js';
 import { WriteBatches } from './write-batches.js';
@@ -83,6 +84,7 @@ export class Gateway {
       clock: this.#clock,
       slots: new UserSlots(deps.options.maxConnectionsPerUser),
       writes: new WriteBatches(),
+      frames: new TextFrames(),
       metrics: deps.metrics,
       log: deps.log,
     };
@@ -90,6 +92,8 @@ export class Gateway {
       noServer: true,
       maxPayload: deps.options.maxFrameBytes,
       clientTracking: false,
+      // ws's default, relied on: a fan-out's frames are written whole, without extension bits (text-frames.ts).
+      perMessageDeflate: false,
       // The codec checks UTF-8 itself and answers BAD_FRAME; ws would close with 1007, which spec §2.4 does not allow.
       skipUTF8Validation: true,
     });

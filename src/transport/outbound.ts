@@ -15,11 +15,13 @@
  * Since each check needs a lower level than the one before, the buffer never holds more than its
  * level when it crossed plus one window's inflow.
  */
-import type { WebSocket } from 'ws';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
 import type { Log } from '../core/log.js';
 import type { Metrics } from '../metrics.js';
 import type { ServerMethod } from '../protocol/frames.js';
 import type { Deadline, Deadlines } from './deadlines.js';
+import type { TextFrames } from './text-frames.js';
 import type { Corkable, WriteBatches } from './write-batches.js';
 
 /** How long after INIT a message it held is still expected live (publish lags commit by far less). */
@@ -30,13 +32,12 @@ type Pressure = 'clear' | 'congested' | 'over';
 
 type HeldFrame = [text: string | Buffer, method: ServerMethod, messageId: string | undefined];
 
-/** ws would send a Buffer as a binary frame; every frame of the protocol is text (spec §2). */
-const TEXT_FRAME = { binary: false } as const;
 
 /** What every connection of a gateway shares (one object for all). */
 export interface OutboundContext {
   clock: Deadlines;
   writes: WriteBatches;
+  frames: TextFrames;
   limits: { maxBufferedBytes: number; slowReaderGraceMs: number };
   metrics: Pick<Metrics, 'countFrameOut'>;
   log: Log;
@@ -53,9 +54,12 @@ export interface OutboundOwner {
 
 export class Outbound {
   readonly #c: OutboundContext;
-  readonly #ws: Pick<WebSocket, 'send' | 'bufferedAmount'>;
-  /** The socket under #ws, whose writes of one turn go out together (write-batches.ts). */
-  readonly #socket: Corkable;
+  readonly #ws: Pick<WebSocket, 'send' | 'bufferedAmount' | 'readyState'>;
+  /**
+   * The socket under #ws, whose writes of one turn go out together (write-batches.ts); a fan-out's
+   * frames are written to it whole (text-frames.ts).
+   */
+  readonly #socket: Corkable & Pick<Duplex, 'write'>;
   readonly #owner: OutboundOwner;
   #state: OutboundState = 'writing';
   #pressure: Pressure = 'clear';
@@ -70,7 +74,7 @@ export class Outbound {
   #check: Deadline | null = null;
   #overLevel = 0;
 
-  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount'>, socket: Corkable, owner: OutboundOwner) {
+  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount' | 'readyState'>, socket: Corkable & Pick<Duplex, 'write'>, owner: OutboundOwner) {
     this.#c = context;
     this.#ws = ws;
     this.#socket = socket;
@@ -169,8 +173,13 @@ export class Outbound {
     } else if (this.#pressure === 'congested') {
       this.#pressure = 'clear';
     }
-    // A Buffer is the fan-out's one encoding, written as is to every recipient: a text frame.
-    ws.send(text, TEXT_FRAME);
+    if (typeof text === 'string') {
+      ws.send(text);
+    } else if (ws.readyState === WebSocket.OPEN) {
+      // A Buffer is a fan-out's one encoding: its frame is built once and written whole to every
+      // recipient. As ws.send does, nothing is written once the closing handshake has begun.
+      this.#socket.write(this.#c.frames.of(text));
+    }
     // This turn's gathered frames count here: at worst a reader that keeps up gets a check, which
     // finds its buffer drained.
     if (this.#pressure !== 'over' && ws.bufferedAmount > max) {

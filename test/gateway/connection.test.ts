@@ -9,6 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { Metrics } from '../../src/metrics.js';
 import { Connection, type ConnectionLimits } from '../../src/transport/connection.js';
 import { Deadlines } from '../../src/transport/deadlines.js';
+import { TextFrames } from '../../src/transport/text-frames.js';
 import { UserSlots } from '../../src/transport/user-slots.js';
 import { WriteBatches } from '../../src/transport/write-batches.js';
 import { TestClient } from '../support/client.js';
@@ -54,7 +55,7 @@ async function pair(handle: (p: Pair, n: number) => Promise<void> | void, limits
   const slots = new UserSlots(5);
   const accepted = new Promise<Pair>((resolve) => {
     wss.once('connection', (serverWs, req) => {
-      const conn = new Connection('1', serverWs, req.socket, { limits: { ...LIMITS, ...limits }, clock, slots, writes: new WriteBatches(), metrics: new Metrics({ defaultMetrics: false }), log });
+      const conn = new Connection('1', serverWs, req.socket, { limits: { ...LIMITS, ...limits }, clock, slots, writes: new WriteBatches(), frames: new TextFrames(), metrics: new Metrics({ defaultMetrics: false }), log });
       const p: Pair = { conn, serverWs, client, clock, slots, errors, read: [] };
       serverWs.on('message', (raw) => {
         const n = Number(JSON.parse(raw.toString()).data.n);

@@ -6,10 +6,12 @@
  * closed" is proven by a later deadline on the same clock, which fires after every check before it.
  */
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { Metrics } from '../../src/metrics.js';
 import type { ServerMethod } from '../../src/protocol/frames.js';
 import { Deadlines } from '../../src/transport/deadlines.js';
 import { Outbound } from '../../src/transport/outbound.js';
+import { TextFrames } from '../../src/transport/text-frames.js';
 import { WriteBatches } from '../../src/transport/write-batches.js';
 
 const MAX = 1000;
@@ -20,17 +22,21 @@ function setup() {
   const socket = {
     sent: [] as string[],
     bufferedAmount: 0,
+    readyState: WebSocket.OPEN as WebSocket["readyState"],
     send(text: string) {
       this.sent.push(text);
       this.bufferedAmount += text.length;
     },
   };
+  // Whole frames written under the WebSocket (a fan-out's shared bytes, text-frames.ts).
+  const written: Buffer[] = [];
   const state = { slow: 0 };
   let corked = 0;
   const out = new Outbound(
     {
       clock,
       writes: new WriteBatches(),
+      frames: new TextFrames(),
       limits: { maxBufferedBytes: MAX, slowReaderGraceMs: GRACE_MS },
       metrics: new Metrics({ defaultMetrics: false }),
       log: { debug() {}, info() {}, warn() {}, error() {} },
@@ -43,6 +49,11 @@ function setup() {
       },
       cork: () => void corked++,
       uncork: () => void corked--,
+      write: (frame: Buffer) => {
+        written.push(frame);
+        socket.bufferedAmount += frame.length;
+        return true;
+      },
     },
     { id: '1', userId: null, readerTooSlow: () => state.slow++ },
   );
@@ -50,7 +61,7 @@ function setup() {
   const after = (windows: number) => new Promise<void>((resolve) => clock.schedule(Date.now() + windows * GRACE_MS + 10, resolve));
   /** Runs `fn` at about `ms` from now, on the same clock. */
   const at = (ms: number, fn: () => void) => clock.schedule(Date.now() + ms, fn);
-  return { clock, socket, out, state, after, at };
+  return { clock, socket, written, out, state, after, at };
 }
 
 const frame = (bytes: number) => 'x'.repeat(bytes);
@@ -127,5 +138,21 @@ describe('Outbound slow-reader rule', () => {
     out.stop();
     out.send('c', 'MESSAGE_SENT', '3');
     expect(socket.sent).toEqual(['INIT', 'b']);
+  });
+
+  it('writes a fan-out\'s shared bytes as one whole frame, framed once for every recipient, and nothing once closing', () => {
+    const a = setup();
+    const b = setup();
+    const bytes = Buffer.from('{"method":"MESSAGE_SENT"}');
+    a.out.send(bytes, 'MESSAGE_SENT', '1');
+    b.out.send(bytes, 'MESSAGE_SENT', '1');
+    expect(a.socket.sent).toEqual([]);
+    expect(a.written).toHaveLength(1);
+    // A final text frame (0x81), unmasked, its length in one byte, then the payload as is.
+    expect(a.written[0]).toEqual(Buffer.concat([Buffer.from([0x81, bytes.length]), bytes]));
+    expect(a.socket.bufferedAmount).toBe(2 + bytes.length);
+    b.socket.readyState = WebSocket.CLOSING;
+    b.out.send(bytes, 'MESSAGE_SENT', '2');
+    expect(b.written).toHaveLength(1);
   });
 });
