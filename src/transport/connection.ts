@@ -26,8 +26,8 @@ import type { Deadline, Deadlines } from './deadlines.js';
 import { Inbound, type InboundOwner } from './inbound.js';
 import { Outbound, type OutboundOwner } from './outbound.js';
 import { Session, type SessionOwner } from './session.js';
-import type { UserSlots } from './user-slots.js';
 import type { TextFrames } from './text-frames.js';
+import type { UserSlots } from './user-slots.js';
 import type { Corkable, WriteBatches } from './write-batches.js';
 
 export interface ConnectionLimits {

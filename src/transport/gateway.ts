@@ -19,8 +19,8 @@ import { decode } from '../protocol/codec.js';
 import { Connection, type ConnectionContext, type ConnectionLimits } from './connection.js';
 import { Deadlines } from './deadlines.js';
 import { TextFrames } from './text-frames.js';
-import { settleWithin, waitUntil } from './waits.js';
 import { UserSlots } from './user-slots.js';
+import { settleWithin, waitUntil } from './waits.js';
 import { WriteBatches } from './write-batches.js';
 
 export interface GatewayOptions extends ConnectionLimits {

@@ -32,7 +32,6 @@ type Pressure = 'clear' | 'congested' | 'over';
 
 type HeldFrame = [text: string | Buffer, method: ServerMethod, messageId: string | undefined];
 
-
 /** What every connection of a gateway shares (one object for all). */
 export interface OutboundContext {
   clock: Deadlines;
