@@ -17,12 +17,13 @@ import { WriteBatches } from '../../src/transport/write-batches.js';
 const MAX = 1000;
 const GRACE_MS = 40;
 
-function setup() {
+/** One connection's Outbound; connections of one gateway share `frames`. */
+function setup(frames = new TextFrames()) {
   const clock = new Deadlines({ tickMs: 5, onError: (err) => { throw err; } });
   const socket = {
     sent: [] as string[],
     bufferedAmount: 0,
-    readyState: WebSocket.OPEN as WebSocket["readyState"],
+    readyState: WebSocket.OPEN as WebSocket['readyState'],
     send(text: string) {
       this.sent.push(text);
       this.bufferedAmount += text.length;
@@ -36,7 +37,7 @@ function setup() {
     {
       clock,
       writes: new WriteBatches(),
-      frames: new TextFrames(),
+      frames,
       limits: { maxBufferedBytes: MAX, slowReaderGraceMs: GRACE_MS },
       metrics: new Metrics({ defaultMetrics: false }),
       log: { debug() {}, info() {}, warn() {}, error() {} },
@@ -141,8 +142,9 @@ describe('Outbound slow-reader rule', () => {
   });
 
   it('writes a fan-out\'s shared bytes as one whole frame, framed once for every recipient, and nothing once closing', () => {
-    const a = setup();
-    const b = setup();
+    const frames = new TextFrames();
+    const a = setup(frames);
+    const b = setup(frames);
     const bytes = Buffer.from('{"method":"MESSAGE_SENT"}');
     a.out.send(bytes, 'MESSAGE_SENT', '1');
     b.out.send(bytes, 'MESSAGE_SENT', '1');
@@ -150,6 +152,7 @@ describe('Outbound slow-reader rule', () => {
     expect(a.written).toHaveLength(1);
     // A final text frame (0x81), unmasked, its length in one byte, then the payload as is.
     expect(a.written[0]).toEqual(Buffer.concat([Buffer.from([0x81, bytes.length]), bytes]));
+    expect(b.written[0]).toBe(a.written[0]);
     expect(a.socket.bufferedAmount).toBe(2 + bytes.length);
     b.socket.readyState = WebSocket.CLOSING;
     b.out.send(bytes, 'MESSAGE_SENT', '2');
