@@ -13,7 +13,6 @@
  *   that does not answer it within CLOSE_HANDSHAKE_TIMEOUT_MS is cut off.
  * closed: the socket is gone; the session has given back its deadlines and its slot.
  */
-import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Client } from '../core/chat.js';
 import type { Log } from '../core/log.js';
@@ -24,11 +23,11 @@ import { encode, errorFrame } from '../protocol/codec.js';
 import type { ServerMethod } from '../protocol/frames.js';
 import type { Deadline, Deadlines } from './deadlines.js';
 import { Inbound, type InboundOwner } from './inbound.js';
-import { Outbound, type OutboundOwner } from './outbound.js';
+import { Outbound, type OutboundOwner, type OutboundSocket } from './outbound.js';
 import { Session, type SessionOwner } from './session.js';
 import type { TextFrames } from './text-frames.js';
 import type { UserSlots } from './user-slots.js';
-import type { Corkable, WriteBatches } from './write-batches.js';
+import type { WriteBatches } from './write-batches.js';
 
 export interface ConnectionLimits {
   /** Time from accept to a successful AUTHENTICATE (spec §2.4: 4401). */
@@ -91,7 +90,7 @@ export class Connection implements Client, SessionOwner, OutboundOwner, InboundO
   answeredPing = true;
 
   /** `socket` is the one under `ws`, as the upgrade handed it over. */
-  constructor(id: string, ws: WebSocket, socket: Corkable & Pick<Duplex, 'write'>, context: ConnectionContext) {
+  constructor(id: string, ws: WebSocket, socket: OutboundSocket, context: ConnectionContext) {
     this.id = id;
     this.#ws = ws;
     this.#c = context;

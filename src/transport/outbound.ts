@@ -32,6 +32,12 @@ type Pressure = 'clear' | 'congested' | 'over';
 
 type HeldFrame = [text: string | Buffer, method: ServerMethod, messageId: string | undefined];
 
+/**
+ * The socket under a connection's WebSocket: corked for a turn (write-batches.ts), and handed a
+ * fan-out's whole frames (text-frames.ts).
+ */
+export type OutboundSocket = Corkable & Pick<Duplex, 'write'>;
+
 /** What every connection of a gateway shares (one object for all). */
 export interface OutboundContext {
   clock: Deadlines;
@@ -54,11 +60,8 @@ export interface OutboundOwner {
 export class Outbound {
   readonly #c: OutboundContext;
   readonly #ws: Pick<WebSocket, 'send' | 'bufferedAmount' | 'readyState'>;
-  /**
-   * The socket under #ws, whose writes of one turn go out together (write-batches.ts); a fan-out's
-   * frames are written to it whole (text-frames.ts).
-   */
-  readonly #socket: Corkable & Pick<Duplex, 'write'>;
+  /** The socket under #ws. */
+  readonly #socket: OutboundSocket;
   readonly #owner: OutboundOwner;
   #state: OutboundState = 'writing';
   #pressure: Pressure = 'clear';
@@ -73,7 +76,7 @@ export class Outbound {
   #check: Deadline | null = null;
   #overLevel = 0;
 
-  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount' | 'readyState'>, socket: Corkable & Pick<Duplex, 'write'>, owner: OutboundOwner) {
+  constructor(context: OutboundContext, ws: Pick<WebSocket, 'send' | 'bufferedAmount' | 'readyState'>, socket: OutboundSocket, owner: OutboundOwner) {
     this.#c = context;
     this.#ws = ws;
     this.#socket = socket;

@@ -23,11 +23,11 @@ const TEXT: FrameOptions = { fin: true, rsv1: false, opcode: 1, mask: false, rea
 export class TextFrames {
   /** The last payload framed and its frame: a fan-out asks for the same payload for every recipient. */
   #payload: Buffer | null = null;
-  #frame: Buffer | null = null;
+  #frame = Buffer.alloc(0);
 
   /** The complete frame of `payload`, the same Buffer for the same payload asked again. */
   of(payload: Buffer): Buffer {
-    if (payload !== this.#payload || this.#frame === null) {
+    if (payload !== this.#payload) {
       this.#frame = Buffer.concat(Sender.frame(payload, TEXT));
       this.#payload = payload;
     }
