@@ -10,6 +10,13 @@ import { GATE_ADVANCE, GATE_FORCE, GATE_PUBLISH, type Log, runScript } from './r
 
 type MessageEvent = Extract<Publishable, { type: 'message' }>;
 
+/**
+ * How long recorded advances wait for this node's next Redis command, to go out in the same write
+ * (`flushAdvances`). Under load the next group commit's look-up comes sooner, so a commit costs one
+ * round trip to Redis instead of two; when it does not come, they go out alone after this.
+ */
+const ADVANCE_LINGER_MS = 5;
+
 export interface OrderGateOptions {
   pub: Redis;
   names: RedisNames;
@@ -26,8 +33,10 @@ export class OrderGate {
   readonly #o: OrderGateOptions;
   /** Messages this node parked, by `<conversationId>/<messageId>`: the force timer and its call. */
   readonly #parked = new Map<string, { timer: NodeJS.Timeout; force: () => Promise<void> }>();
-  /** Per conversation, the newest message handed over directly this tick, to advance together. */
+  /** Per conversation, the newest message handed over directly and not yet advanced, to advance together. */
   readonly #toAdvance = new Map<string, string>();
+  /** Sends the recorded advances if no other command takes them along first. */
+  #advanceTimer: NodeJS.Timeout | null = null;
 
   constructor(options: OrderGateOptions) {
     this.#o = options;
@@ -42,6 +51,8 @@ export class OrderGate {
     const keys = this.#keys(event);
     const prevId = event.prevId ?? '';
     const inFlight = event.prevInFlight ? '1' : '0';
+    // Advances decided before this message go first, as they were decided.
+    this.flushAdvances();
     const result = await runScript(pub, GATE_PUBLISH, keys, [event.messageId, prevId, inFlight, orderIdleTtlMs, envelope, ...channels]);
     if (result !== 'parked') return;
     const key = `${event.conversationId}/${event.messageId}`;
@@ -65,19 +76,30 @@ export class OrderGate {
   /**
    * A message handed over without the gate (redis.ts, LOCAL EVENTS) still moves its conversation's
    * seq on, off the message's path (not awaited), so a message another node stores next is not
-   * held waiting for it; whatever was parked behind it is published. The advances of one tick go
-   * in one script call, after the events decided in that tick: a message this node sends through
-   * the gate meanwhile may park for that moment, and the advance releases it.
+   * held waiting for it; whatever was parked behind it is published. Advances are recorded and sent
+   * together in one script call, ahead of this node's next gate command or look-up (in the same
+   * write) or after ADVANCE_LINGER_MS: a message another node sends through the gate meanwhile may
+   * park for that moment, and the advance releases it.
    */
   advance(event: MessageEvent): void {
     const last = this.#toAdvance.get(event.conversationId);
     if (last === undefined || last.length < event.messageId.length || (last.length === event.messageId.length && last < event.messageId)) {
       this.#toAdvance.set(event.conversationId, event.messageId);
     }
-    if (this.#toAdvance.size === 1 && last === undefined) queueMicrotask(() => this.#flushAdvances());
+    if (this.#advanceTimer === null) {
+      this.#advanceTimer = setTimeout(() => this.flushAdvances(), ADVANCE_LINGER_MS);
+      this.#advanceTimer.unref();
+    }
   }
 
-  #flushAdvances(): void {
+  /**
+   * Sends the recorded advances now. Called before this node's next Redis command about order or
+   * routing in the same tick, so both go out in one write (ioredis pipelines a tick's commands).
+   */
+  flushAdvances(): void {
+    if (this.#advanceTimer !== null) clearTimeout(this.#advanceTimer);
+    this.#advanceTimer = null;
+    if (this.#toAdvance.size === 0) return;
     const keys: string[] = [];
     const args: Array<string | number> = [this.#o.orderIdleTtlMs];
     for (const [conversationId, messageId] of this.#toAdvance) {
@@ -88,8 +110,9 @@ export class OrderGate {
     runScript(this.#o.pub, GATE_ADVANCE, keys, args).catch((err: unknown) => this.#o.onFault(err));
   }
 
-  /** Forces this node's parked messages out now; for close(). */
+  /** Sends what is recorded and forces this node's parked messages out now; for close(). */
   async releaseAll(): Promise<void> {
+    this.flushAdvances();
     const parked = [...this.#parked.values()];
     this.#parked.clear();
     for (const p of parked) clearTimeout(p.timer);

@@ -40,8 +40,9 @@
  * event never overtakes one in flight (a parked message, a MEMBERS_CHANGED); and for a message,
  * only when its predecessor was handed over here already (another node's predecessor may be on its
  * way: the message then takes the gate like any other). A direct message then
- * moves the conversation's gate on (GATE_ADVANCE, off its path), so a message another node stores
- * next finds seq current and is not held.
+ * moves the conversation's gate on (GATE_ADVANCE, off its path, in the write of the node's next
+ * look-up or gate command), so a message another node stores next finds seq current, or is
+ * released from parking when the advance arrives.
  *
  * LOCAL FIRST. Those two conditions say nothing of where the other members are, so a message that
  * meets them, published while no event before it still waits for its own look-up (which may yet
@@ -50,8 +51,8 @@
  * Redis round trip. Then the look-up, and the gate for the other nodes' channels alone; with none,
  * the gate moves on as for a direct message. The order holds on every node: here, the predecessor was handed over already and
  * nothing of this node's is on its way; elsewhere, the gate, which sees this node's gate commands
- * in the order of its messages (the look-ups of successive ticks are answered in order, and the
- * advances of a tick go out after its events).
+ * in the order of its messages (the look-ups of successive ticks are answered in order, and an
+ * advance goes out after the events decided before it and ahead of any gate command after it).
  *
  * SUBSCRIBER DOWN. The order above holds while this node's subscriber is subscribed. It counts as
  * subscribed only once Redis confirmed the SUBSCRIBE of both channels on the current connection
@@ -309,6 +310,8 @@ export class RedisBus implements Bus {
     let channels: string[];
     try {
       if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
+      // The gate's advances recorded since the last look-up go out in the same write (order-gate.ts).
+      this.#gate.flushAdvances();
       channels = await this.#targets(event.userIds, event.type === 'message' ? event.origin?.nodeId : undefined);
     } catch (err) {
       // Nothing was sent: this node's share is handed over now (PUBLISHER DOWN, header).

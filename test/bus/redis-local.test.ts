@@ -48,8 +48,27 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
       await bus.close();
       await redis.quit();
     });
-    return { nodeId, presence, bus, events };
+    return { nodeId, redis, presence, bus, events };
   }
+
+  /**
+   * How many writes the client makes to its socket from now on that mention any of `needles` (each
+   * write is one round trip's requests; presence's heartbeat shares the client and is not counted).
+   */
+  function countWrites(redis: Redis, needles: string[]): () => number {
+    const stream = redis.stream;
+    const write = stream.write;
+    let writes = 0;
+    stream.write = function (this: typeof stream, ...args: Parameters<typeof write>) {
+      const text = String(args[0]);
+      if (needles.some((needle) => text.includes(needle))) writes++;
+      return write.apply(this, args);
+    } as typeof write;
+    closers.push(async () => void (stream.write = write));
+    return () => writes;
+  }
+
+  const seq = (redis: Redis, conversationId: string) => redis.get(names.conversationSeq(conversationId));
 
   /** Nodes a and b, with a user on each. */
   async function twoNodes() {
@@ -89,6 +108,27 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     await waitUntil(() => a.events.length === 4 && b.events.length === 2, 'm3 on both nodes');
     expect(Date.now() - started).toBeLessThan(250);
     expect(ids(a.events)).toEqual(['m1', 'm2', 't', 'm3']);
+  });
+
+  it("sends a local message's gate advance in the write of the node's next look-up, or alone a moment later", async () => {
+    const a = await node('a');
+    const ua = `u-${randomUUID()}`;
+    await a.presence.add(ua);
+    const admin = await connect();
+    closers.push(async () => void admin.disconnect());
+    const [c1, c2] = [randomUUID(), randomUUID()];
+    const writes = countWrites(a.redis, [ua, c1, c2]);
+    await a.bus.publish(message(c1, 1, [ua], { nodeId: 'a' }));
+    expect(writes()).toBe(1);
+    // The next group commit comes in a later turn of the event loop (its database answer). Its
+    // look-up takes c1's advance along: one write, one round trip.
+    await new Promise((resolve) => setImmediate(resolve));
+    await a.bus.publish(message(c2, 1, [ua], { nodeId: 'a' }));
+    expect(writes()).toBe(2);
+    expect(await seq(admin, c1)).toBe('1');
+    // With nothing after it, c2's advance goes out by itself.
+    await waitUntil(async () => (await seq(admin, c2)) === '1', "c2's advance", 1000);
+    expect(writes()).toBe(3);
   });
 
   it('never hands over ahead of an envelope it sent itself that is still on its way', async () => {
