@@ -9,8 +9,17 @@ import { AppError, conversationNotFound } from '../errors.js';
 import { MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
 import type { AppendMessageInput, AppendOutcome, MessageRow } from './store.js';
 
-const APPEND_SQL =
-  'SELECT n, outcome, message_id, message_prev_id, message_created_at, prev_created_at, members FROM massenger_append_messages($1::bigint[], $2::bigint[], $3::text[], $4::text[])';
+/**
+ * The times come back as epoch milliseconds and the members as one comma-separated text: pg's
+ * parsers build a timestamp from a regular expression's matches and an array a character at a time,
+ * and in an allocation profile at 5,000 msg/s those two made 14% of what the node allocated. A Date
+ * holds milliseconds, truncated, as those parsers do too.
+ */
+const APPEND_SQL = `SELECT n, outcome, message_id, message_prev_id,
+  floor(extract(epoch FROM message_created_at) * 1000)::float8 AS created_ms,
+  floor(extract(epoch FROM prev_created_at) * 1000)::float8 AS prev_created_ms,
+  array_to_string(members, ',') AS members
+FROM massenger_append_messages($1::bigint[], $2::bigint[], $3::text[], $4::text[])`;
 
 /**
  * An empty batch: it runs every statement of the append function, so the connection plans them
@@ -32,7 +41,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
   const membersOf = new Map<string, string[]>();
   for (const r of rows) {
     const input = inputs[Number(r.n) - 1];
-    if (input !== undefined && r.members !== null) membersOf.set(input.conversationId, r.members as string[]);
+    if (input !== undefined && r.members !== null) membersOf.set(input.conversationId, splitIds(r.members as string));
   }
   for (const r of rows) {
     const index = Number(r.n) - 1;
@@ -40,7 +49,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
     if (input === undefined) continue;
     switch (r.outcome) {
       case 'created': {
-        const createdAt = r.message_created_at as Date;
+        const createdAt = new Date(r.created_ms as number);
         const message: MessageRow = {
           id: String(r.message_id),
           conversationId: input.conversationId,
@@ -52,7 +61,7 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
           clientMessageId: input.clientMessageId,
           prevId: r.message_prev_id === null ? null : String(r.message_prev_id),
         };
-        outcomes[index] = { message, created: true, prevCreatedAt: (r.prev_created_at as Date | null) ?? null, members: membersOf.get(input.conversationId) ?? [] };
+        outcomes[index] = { message, created: true, prevCreatedAt: r.prev_created_ms === null ? null : new Date(r.prev_created_ms as number), members: membersOf.get(input.conversationId) ?? [] };
         break;
       }
       case 'duplicate':
@@ -77,4 +86,9 @@ export async function appendBatch(db: Queryable, inputs: readonly AppendMessageI
 async function byIds(db: Queryable, ids: string[]): Promise<Map<string, MessageRow>> {
   const { rows } = await db.query<Record_>(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = ANY($1::bigint[])`, [ids]);
   return new Map(rows.map((r) => [String(r.id), toMessage(r)]));
+}
+
+/** Ids joined by commas (ids hold digits only); none is the empty text. */
+function splitIds(joined: string): string[] {
+  return joined === '' ? [] : joined.split(',');
 }

@@ -74,6 +74,10 @@ export function storeBatchContract(name: string, makeStore: () => Promise<StoreU
       expect(messages).toHaveLength(18);
       // Stored order is id order, and every message points at the one just before it.
       messages.forEach((m, i) => expect(m.prevId).toBe(i === 0 ? null : messages[i - 1]?.id));
+      // What each batch answered (its times to the millisecond, as a read gives them) is what is read.
+      const answered = batches.flat().map((o) => stored(o).message);
+      answered.sort((x, y) => (BigInt(x.id) < BigInt(y.id) ? -1 : 1));
+      expect(messages).toEqual(answered);
     });
 
     it('answers a clientMessageId repeated inside one batch with the original', async () => {
