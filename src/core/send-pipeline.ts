@@ -23,11 +23,10 @@
  */
 import type { Bus } from '../bus/bus.js';
 import { AppError } from '../errors.js';
-import { encode } from '../protocol/codec.js';
-import type { Message, ServerFrame } from '../protocol/frames.js';
+import { encode, withRequestIdText } from '../protocol/codec.js';
 import type { AppendMessageInput, AppendOutcome, AppendResult, Store } from '../store/store.js';
 import type { Client } from './chat.js';
-import { toMessage, withRequestId } from './views.js';
+import { toMessage } from './views.js';
 
 /** A predecessor stored less than this before its successor may still be being published (bus ordering). */
 const PREDECESSOR_IN_FLIGHT_MS = 2000;
@@ -85,7 +84,8 @@ export class SendPipeline {
     const { maxQueued, maxWaitMs } = this.#d.options;
     if (this.#queue.length >= maxQueued || this.#now() - request.receivedAt > maxWaitMs) return Promise.reject(overloaded());
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ ...request, resolve, reject });
+      const { client, input, requestId, members, receivedAt } = request;
+      this.#queue.push({ client, input, requestId, members, receivedAt, resolve, reject });
       this.#draining ??= this.#drain().finally(() => (this.#draining = null));
     });
   }
@@ -155,15 +155,14 @@ export class SendPipeline {
 
   #publish(p: Pending, result: AppendResult): Promise<void> {
     const row = result.message;
-    const message = toMessage(row);
-    const senderText = encode(messageSent(message, p.requestId));
+    // Encoded once, whatever the number of members (style §7); the sender's copy adds its requestId.
+    const text = encode({ method: 'MESSAGE_SENT', data: { message: toMessage(row) } });
+    const senderText = withRequestIdText(text, p.requestId);
     if (!result.created) {
       // Spec §2.3: a repeated clientMessageId stores nothing and answers the sender alone.
       p.client.send(senderText, 'MESSAGE_SENT');
       return Promise.resolve();
     }
-    // Encoded twice at most, whatever the number of members (style §7).
-    const text = p.requestId === undefined ? senderText : encode(messageSent(message, undefined));
     const prevCreatedAt = result.prevCreatedAt;
     return this.#d.bus.publish({
       type: 'message',
@@ -187,8 +186,4 @@ export class SendPipeline {
 
 function overloaded(): AppError {
   return new AppError('UNAVAILABLE', 'the server is overloaded; nothing was stored, send again');
-}
-
-function messageSent(message: Message, requestId: string | undefined): ServerFrame {
-  return { method: 'MESSAGE_SENT', data: withRequestId({ message }, requestId) };
 }

@@ -5,13 +5,15 @@ import type { Conversation, Message } from '../protocol/frames.js';
 import type { ConversationRow, MessageRow } from '../store/store.js';
 
 export function toMessage(row: MessageRow): Message {
+  const createdAt = row.createdAt.toISOString();
   return {
     id: row.id,
     conversationId: row.conversationId,
     author: row.authorId,
     content: row.content,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
+    createdAt,
+    // A message just stored has one time for both.
+    updatedAt: row.updatedAt === row.createdAt ? createdAt : row.updatedAt.toISOString(),
     deletedAt: row.deletedAt === null ? null : row.deletedAt.toISOString(),
     clientMessageId: row.clientMessageId,
   };

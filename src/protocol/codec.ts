@@ -183,6 +183,18 @@ export function encode(frame: ServerFrame): string {
   return JSON.stringify(frame);
 }
 
+/**
+ * The requester's copy of an encoded frame: `text` with `requestId` added last to its data, the
+ * text encode() gives for that frame with `data.requestId` set (spec §2: direct replies carry it
+ * back). A message is encoded once for all its members, and the sender's copy is made from that
+ * text rather than by encoding the message a second time. `text` must come from encode(), with a
+ * data object that has at least one field: it then ends with the closing braces of data and frame.
+ */
+export function withRequestIdText(text: string, requestId: string | undefined): string {
+  if (requestId === undefined) return text;
+  return `${text.slice(0, -2)},"requestId":${JSON.stringify(requestId)}}}`;
+}
+
 /** The ERROR frame for an AppError raised while handling a request. */
 export function errorFrame(err: AppError): ServerFrame {
   const data: Extract<ServerFrame, { method: 'ERROR' }>['data'] = { code: err.code, message: err.message };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { checkContent, decode, encode, errorFrame, parseId } from '../../src/protocol/codec.js';
+import { checkContent, decode, encode, errorFrame, parseId, withRequestIdText } from '../../src/protocol/codec.js';
 
 function rejected(raw: string | Buffer, binary = false): AppError {
   const result = decode(raw, binary);
@@ -138,5 +138,32 @@ describe('encode and errorFrame', () => {
       method: 'ERROR',
       data: { code: 'NOT_FOUND', message: 'conversation not found', method: 'TYPING', requestId: 'r' },
     });
+  });
+});
+
+describe('withRequestIdText', () => {
+  const message = {
+    id: '12',
+    conversationId: '3',
+    author: '7',
+    content: 'a "quoted" \\ line\nand 😀 {braces}}',
+    createdAt: '2026-12-03T10:00:00.123Z',
+    updatedAt: '2026-12-03T10:00:00.123Z',
+    deletedAt: null,
+    clientMessageId: 'c-1',
+  };
+
+  it('gives the text encode() gives for the frame with data.requestId, whatever the requestId holds', () => {
+    const text = encode({ method: 'MESSAGE_SENT', data: { message } });
+    for (const requestId of ['r', '', 'a"b\\c', '}}', 'line\nbreak', '😀 ünï', '\u0001', 'x'.repeat(200)]) {
+      const copy = withRequestIdText(text, requestId);
+      expect(copy).toBe(encode({ method: 'MESSAGE_SENT', data: { message, requestId } }));
+      expect(JSON.parse(copy)).toEqual({ method: 'MESSAGE_SENT', data: { message, requestId } });
+    }
+  });
+
+  it('leaves the text as it is without a requestId', () => {
+    const text = encode({ method: 'MESSAGE_SENT', data: { message } });
+    expect(withRequestIdText(text, undefined)).toBe(text);
   });
 });
