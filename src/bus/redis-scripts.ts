@@ -67,38 +67,58 @@ export async function evalScript(redis: Redis, s: Script, keys: string[], args: 
 const IS_ALIVE = `local function alive(n, head, tail) return redis.call('EXISTS', head .. n .. tail) == 1 end\n`;
 
 /**
- * KEYS: nodeUsers(me), userNodes(user), nodeLost(me). ARGV: me, user, aliveHead, aliveTail.
- * Returns 1 when no other live node held the user. Drops dead nodes' stale entries for the user,
- * so their reaper does not report the user lost. The caller announces the user, so a later
+ * KEYS: nodeUsers(me), nodeLost(me). ARGV: me, aliveHead, aliveTail, userNodesHead, userNodesTail,
+ * user... (the adds of one turn: presence/redis.ts). Returns, per user in order, 1 when no other
+ * live node held them. Drops dead nodes' stale entries for each user, so their reaper does not
+ * report the user lost. The caller announces the users that came online, so a later
  * PRESENCE_REGISTER must not report them found again.
  */
 export const PRESENCE_ADD = script(`${IS_ALIVE}
-redis.call('SADD', KEYS[1], ARGV[2])
-redis.call('SREM', KEYS[3], ARGV[2])
-local held = 0
-for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if n ~= ARGV[1] then
-    if alive(n, ARGV[3], ARGV[4]) then held = 1 else redis.call('SREM', KEYS[2], n) end
+local known, out = {}, {}
+for i = 6, #ARGV do
+  local u, key = ARGV[i], ARGV[4] .. ARGV[i] .. ARGV[5]
+  redis.call('SADD', KEYS[1], u)
+  redis.call('SREM', KEYS[2], u)
+  local held = 0
+  for _, n in ipairs(redis.call('SMEMBERS', key)) do
+    if n ~= ARGV[1] then
+      local a = known[n]
+      if a == nil then a = alive(n, ARGV[2], ARGV[3]); known[n] = a end
+      if a then held = 1 else redis.call('SREM', key, n) end
+    end
   end
+  redis.call('SADD', key, ARGV[1])
+  out[#out + 1] = 1 - held
 end
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1 - held`);
+return out`);
 
 /**
- * KEYS: nodeUsers(me), userNodes(user). ARGV: me, user, aliveHead, aliveTail.
- * Returns 1 when no live node holds the user now; then the user's set is deleted (it holds only
- * dead nodes), so a later reap of those does not report the user lost a second time.
+ * KEYS: nodeUsers(me). ARGV: me, aliveHead, aliveTail, userNodesHead, userNodesTail, user... (the
+ * removes of one turn). Returns, per user in order, 1 when no live node holds them now; then the
+ * user's set is deleted (it holds only dead nodes), so a later reap of those does not report the
+ * user lost a second time.
  */
 export const PRESENCE_REMOVE = script(`${IS_ALIVE}
-redis.call('SREM', KEYS[1], ARGV[2])
-redis.call('SREM', KEYS[2], ARGV[1])
-for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if alive(n, ARGV[3], ARGV[4]) then return 0 end
+local known, out = {}, {}
+for i = 6, #ARGV do
+  local u, key = ARGV[i], ARGV[4] .. ARGV[i] .. ARGV[5]
+  redis.call('SREM', KEYS[1], u)
+  redis.call('SREM', key, ARGV[1])
+  local gone = 1
+  for _, n in ipairs(redis.call('SMEMBERS', key)) do
+    local a = known[n]
+    if a == nil then a = alive(n, ARGV[2], ARGV[3]); known[n] = a end
+    if a then gone = 0; break end
+  end
+  if gone == 1 then redis.call('DEL', key) end
+  out[#out + 1] = gone
 end
-redis.call('DEL', KEYS[2])
-return 1`);
+return out`);
 
-/** KEYS: userNodes(u) for each user. ARGV: aliveHead, aliveTail. Returns the 1-based indexes of users some live node holds. */
+/**
+ * KEYS: userNodes(u) for each user (the users of one turn's asks: presence/redis.ts). ARGV:
+ * aliveHead, aliveTail. Returns the 1-based indexes of users some live node holds.
+ */
 export const PRESENCE_ONLINE = script(`
 local known, out = {}, {}
 for i, key in ipairs(KEYS) do

@@ -263,6 +263,107 @@ describe.runIf(await needs('redis'))('RedisPresence', () => {
       });
     });
 
+    describe('the calls of one turn', () => {
+      /** Node a with its scripts loaded (a NOSCRIPT retry would show as a second command), node b, and a dead node's leftover. */
+      const setting = async () => {
+        const [a, b] = [await node('a'), await node('b')];
+        const warm = u();
+        await a.presence.add(warm);
+        await a.presence.online([warm]);
+        await a.presence.remove(warm);
+        const names = redisNames(prefix);
+        const [onB, afterGhost, fresh] = [u(), u(), u()];
+        await b.presence.add(onB);
+        // A node that died without being reaped yet: its entry stays, its lease is gone.
+        await a.redis.sadd(names.userNodes(afterGhost), 'ghost');
+        return { a, b, names, users: { onB, afterGhost, fresh } };
+      };
+      const scriptCalls = (seen: string[][]) => seen.filter((args) => args[0]?.startsWith('eval'));
+
+      it('adds with one script call, answering each user as alone and dropping dead nodes\' entries', async () => {
+        const { a, names, users } = await setting();
+        const { onB, afterGhost, fresh } = users;
+        const watch = await watchCommands(`${prefix}:user:`);
+        try {
+          expect(await Promise.all([a.presence.add(onB), a.presence.add(afterGhost), a.presence.add(fresh)])).toEqual([false, true, true]);
+          await watch.settle(a.redis);
+          expect(scriptCalls(watch.seen)).toHaveLength(1);
+          expect(scriptCalls(watch.seen)[0]?.slice(-3)).toEqual([onB, afterGhost, fresh]);
+        } finally {
+          watch.close();
+        }
+        expect(sorted(await a.redis.smembers(names.userNodes(onB)))).toEqual(['a', 'b']);
+        expect(await a.redis.smembers(names.userNodes(afterGhost))).toEqual(['a']);
+        expect(sorted(await a.redis.smembers(names.nodeUsers('a')))).toEqual(sorted([onB, afterGhost, fresh]));
+        // Already held here: not a new arrival, whatever Redis says.
+        expect(await Promise.all([a.presence.add(fresh), a.presence.add(u())])).toEqual([false, true]);
+      });
+
+      it('removes with one script call, each user offline only when no live node holds them', async () => {
+        const { a, names, users } = await setting();
+        const { onB, afterGhost, fresh } = users;
+        await a.presence.add(onB);
+        await a.presence.add(fresh);
+        // afterGhost is held by a and by the dead node: a's remove takes it offline and drops the set.
+        await a.presence.add(afterGhost);
+        await a.redis.sadd(names.userNodes(afterGhost), 'ghost');
+        const watch = await watchCommands(`${prefix}:user:`);
+        try {
+          expect(await Promise.all([a.presence.remove(onB), a.presence.remove(afterGhost), a.presence.remove(fresh), a.presence.remove(u())])).toEqual([
+            false,
+            true,
+            true,
+            true,
+          ]);
+          await watch.settle(a.redis);
+          expect(scriptCalls(watch.seen)).toHaveLength(1);
+        } finally {
+          watch.close();
+        }
+        expect(await a.redis.exists(names.userNodes(afterGhost), names.userNodes(fresh))).toBe(0);
+        expect(await a.redis.smembers(names.userNodes(onB))).toEqual(['b']);
+        expect(await a.redis.smembers(names.nodeUsers('a'))).toEqual([]);
+      });
+
+      it('answers the online asks of a turn with one script call, each id read once', async () => {
+        const { a, users } = await setting();
+        const { onB, afterGhost, fresh } = users;
+        const mine = u();
+        await a.presence.add(mine);
+        const watch = await watchCommands(`${prefix}:user:`);
+        try {
+          const answers = await Promise.all([
+            a.presence.online([onB, afterGhost]),
+            a.presence.online([fresh, onB, mine, onB]),
+            a.presence.online([afterGhost]),
+            a.presence.online([]),
+          ]);
+          expect(answers).toEqual([new Set([onB]), new Set([onB, mine]), new Set(), new Set()]);
+          await watch.settle(a.redis);
+          const calls = scriptCalls(watch.seen);
+          expect(calls).toHaveLength(1);
+          // evalsha, sha, numkeys, one key per distinct id, the alive pattern (2).
+          expect(calls[0]).toHaveLength(3 + 4 + 2);
+        } finally {
+          watch.close();
+        }
+      });
+
+      it('answers every call of the turn from local state when the script fails, and asks Redis again next turn', async () => {
+        const { a, names, users } = await setting();
+        const broken = u();
+        await a.redis.set(names.userNodes(broken), 'not a set');
+        // The adds of the turn fail together: each answers as this node sees it (new here: came online).
+        expect(await Promise.all([a.presence.add(users.onB), a.presence.add(broken)])).toEqual([true, true]);
+        expect(await Promise.all([a.presence.online([broken, users.fresh]), a.presence.online([users.onB])])).toEqual([new Set([broken]), new Set([users.onB])]);
+        await a.redis.del(names.userNodes(broken));
+        expect(await a.presence.online([users.onB, users.fresh])).toEqual(new Set([users.onB]));
+        expect(await a.presence.add(users.fresh)).toBe(true);
+        expect(await a.presence.remove(broken)).toBe(true);
+        expect(await a.presence.online([broken])).toEqual(new Set());
+      });
+    });
+
     it('re-registers its users when Redis lost its keys, and finds nobody (nobody heard USER_LEFT)', async () => {
       const a = await node('a', { leaseTtlMs: 1000, heartbeatMs: 50 });
       const found: string[][] = [];
