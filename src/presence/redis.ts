@@ -88,13 +88,15 @@ export class RedisPresence implements Presence {
    * loop ioredis's work per command (arguments, encoding, a timer, the reply) and Redis a read and
    * a write. A user's add and remove are never in flight together: the core awaits each before the
    * next (roster.ts).
+   *
+   * Their answers: for an add, whether no other live node held the user (they came online); for a
+   * remove, whether no live node holds the user now (they went offline); for an online ask, its
+   * users that Redis counts online.
    */
-  /** Per user: true when no other live node held them (they came online). */
   readonly #adds = new BatchLoader<string, boolean>(
     (userIds) => this.#eachUser(PRESENCE_ADD, [this.#names.nodeUsers(this.#nodeId), this.#names.nodeLost(this.#nodeId)], userIds),
     TURNS,
   );
-  /** Per user: true when no live node holds them now (they went offline). */
   readonly #removes = new BatchLoader<string, boolean>((userIds) => this.#eachUser(PRESENCE_REMOVE, [this.#names.nodeUsers(this.#nodeId)], userIds), TURNS);
   readonly #onlineAsks = new BatchLoader<readonly string[], Set<string>>((asks) => this.#onlineMany(asks), TURNS);
   readonly #lostListeners: ((userIds: string[]) => void)[] = [];
