@@ -64,7 +64,19 @@ export async function evalScript(redis: Redis, s: Script, keys: string[], args: 
 // ---- presence -------------------------------------------------------------------------------
 // ARGV conventions: alive pattern head/tail, user-nodes pattern head/tail as noted per script.
 
-const IS_ALIVE = `local function alive(n, head, tail) return redis.call('EXISTS', head .. n .. tail) == 1 end\n`;
+/**
+ * Whether node n's lease is live. A script asks about the same few nodes for every user it
+ * touches, so each node's answer is read once per call: no script writes another node's lease,
+ * and those that write their own do so before they ask.
+ */
+const IS_ALIVE = `
+local alive_known = {}
+local function alive(n, head, tail)
+  local a = alive_known[n]
+  if a == nil then a = redis.call('EXISTS', head .. n .. tail) == 1; alive_known[n] = a end
+  return a
+end
+`;
 
 /**
  * KEYS: nodeUsers(me), nodeLost(me). ARGV: me, aliveHead, aliveTail, userNodesHead, userNodesTail,
@@ -74,7 +86,7 @@ const IS_ALIVE = `local function alive(n, head, tail) return redis.call('EXISTS'
  * PRESENCE_REGISTER must not report them found again.
  */
 export const PRESENCE_ADD = script(`${IS_ALIVE}
-local known, out = {}, {}
+local out = {}
 for i = 6, #ARGV do
   local u, key = ARGV[i], ARGV[4] .. ARGV[i] .. ARGV[5]
   redis.call('SADD', KEYS[1], u)
@@ -82,9 +94,7 @@ for i = 6, #ARGV do
   local held = 0
   for _, n in ipairs(redis.call('SMEMBERS', key)) do
     if n ~= ARGV[1] then
-      local a = known[n]
-      if a == nil then a = alive(n, ARGV[2], ARGV[3]); known[n] = a end
-      if a then held = 1 else redis.call('SREM', key, n) end
+      if alive(n, ARGV[2], ARGV[3]) then held = 1 else redis.call('SREM', key, n) end
     end
   end
   redis.call('SADD', key, ARGV[1])
@@ -99,16 +109,14 @@ return out`);
  * user lost a second time.
  */
 export const PRESENCE_REMOVE = script(`${IS_ALIVE}
-local known, out = {}, {}
+local out = {}
 for i = 6, #ARGV do
   local u, key = ARGV[i], ARGV[4] .. ARGV[i] .. ARGV[5]
   redis.call('SREM', KEYS[1], u)
   redis.call('SREM', key, ARGV[1])
   local gone = 1
   for _, n in ipairs(redis.call('SMEMBERS', key)) do
-    local a = known[n]
-    if a == nil then a = alive(n, ARGV[2], ARGV[3]); known[n] = a end
-    if a then gone = 0; break end
+    if alive(n, ARGV[2], ARGV[3]) then gone = 0; break end
   end
   if gone == 1 then redis.call('DEL', key) end
   out[#out + 1] = gone
@@ -119,13 +127,11 @@ return out`);
  * KEYS: userNodes(u) for each user (the users of one turn's asks: presence/redis.ts). ARGV:
  * aliveHead, aliveTail. Returns the 1-based indexes of users some live node holds.
  */
-export const PRESENCE_ONLINE = script(`
-local known, out = {}, {}
+export const PRESENCE_ONLINE = script(`${IS_ALIVE}
+local out = {}
 for i, key in ipairs(KEYS) do
   for _, n in ipairs(redis.call('SMEMBERS', key)) do
-    local a = known[n]
-    if a == nil then a = redis.call('EXISTS', ARGV[1] .. n .. ARGV[2]) == 1; known[n] = a end
-    if a then out[#out + 1] = i; break end
+    if alive(n, ARGV[1], ARGV[2]) then out[#out + 1] = i; break end
   end
 end
 return out`);

@@ -61,6 +61,8 @@ export interface RedisPresenceOptions {
 
 /** Lock a survivor takes before reaping a dead node, in ms. */
 const REAP_LOCK_MS = 5000;
+/** How long a reaped node's lost users are remembered for its return (a stall, not a death), in ms. */
+const LOST_TTL_MS = 24 * 3_600_000;
 /**
  * Each turn's calls go out at its end, even while an earlier turn's are in flight, so a Redis that
  * hangs delays a call by its own command timeout, never by the calls queued before it. Waiting for
@@ -68,8 +70,6 @@ const REAP_LOCK_MS = 5000;
  * their sign-outs, against 3,948 and 4,083 without waiting.
  */
 const TURNS = { concurrency: Infinity };
-/** How long a reaped node's lost users are remembered for its return (a stall, not a death), in ms. */
-const LOST_TTL_MS = 24 * 3_600_000;
 
 export class RedisPresence implements Presence {
   readonly #redis: Redis;
