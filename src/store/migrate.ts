@@ -9,6 +9,7 @@ import * as membersNotify from './migrations/002_members_notify.js';
 import * as appendBatch from './migrations/003_append_batch.js';
 import * as messageChanges from './migrations/004_message_changes.js';
 import * as appendSet from './migrations/005_append_set.js';
+import * as appendMembersOnce from './migrations/006_append_members_once.js';
 
 interface Migration {
   version: number;
@@ -23,6 +24,7 @@ const migrations: Migration[] = [
   { version: 3, ...appendBatch },
   { version: 4, ...messageChanges },
   { version: 5, ...appendSet },
+  { version: 6, ...appendMembersOnce },
 ];
 
 /** 'mass' in ASCII: a fixed key every node agrees on, unlikely to collide with the main API's locks. */

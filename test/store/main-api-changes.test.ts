@@ -1,7 +1,7 @@
 /**
  * Issue 8 on a schema the main API created and filled first (spec §4): int4 ids, extra columns,
  * no unique key on memberships, messages it edited itself. After massenger's migrations every
- * row is still there and edits, deletes, members, unread counts and recovery work on it.
+ * row is still there and edits, deletes, members, unread counts, recovery and storing work on it.
  */
 import { describe, expect, it } from 'vitest';
 import { PgDb } from '../../src/store/db-pg.js';
@@ -52,6 +52,19 @@ describe.runIf(await needs('postgres'))('a main-API schema with rows (PostgreSQL
       expect((await db.query('SELECT count(*)::int AS n FROM users_conversations WHERE user_id = 3')).rows).toEqual([{ n: 1 }]);
       expect(await store.leaveConversation('2', '3')).toEqual({ added: [], members: ['1', '2'] });
       await expect(store.leaveConversation('1', '1')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+
+      // Without a unique key the main API may hold a membership twice: a stored message still
+      // names each member once, and both of ben's rows lose their seen mark.
+      await db.query('UPDATE users_conversations SET seen = true WHERE conversation_id = 2');
+      await db.query('INSERT INTO users_conversations VALUES (2, 2, true)');
+      const [stored] = await store.appendMessages([{ conversationId: '2', authorId: '1', content: 'd', clientMessageId: null }]);
+      expect(stored).toMatchObject({ created: true, message: { content: 'd' } });
+      expect(stored !== undefined && !(stored instanceof Error) ? stored.members?.slice().sort() : null).toEqual(['1', '2']);
+      expect((await db.query('SELECT user_id, seen FROM users_conversations WHERE conversation_id = 2 ORDER BY user_id')).rows).toEqual([
+        { user_id: 1, seen: true },
+        { user_id: 2, seen: false },
+        { user_id: 2, seen: false },
+      ]);
     } finally {
       await store.close();
       await database.drop();
