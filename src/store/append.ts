@@ -2,8 +2,8 @@
  * Storing messages: the hot path of the store, and the one place where order is made (spec §2.3:
  * messages reach members in stored order; the bus orders by the prev_id chain made here). A batch
  * is one call of massenger_append_messages (migration 003 says how order, idempotency and the seen
- * marks are kept; 005 stores the batch as a set): one statement, one commit, whatever the number
- * of messages.
+ * marks are kept; 005 stores the batch as a set; 006 reads its members at once): one statement,
+ * one commit, whatever the number of messages.
  */
 import { AppError, conversationNotFound } from '../errors.js';
 import { MESSAGE_COLUMNS, type Queryable, type Record_, toMessage } from './rows.js';
