@@ -9,7 +9,7 @@ import type { AppendMessageInput, AppendOutcome, AppendResult, Db, Store } from 
 import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import type { StoreUnderTest } from './store.js';
 
-function stored(outcome: AppendOutcome | undefined): AppendResult {
+export function stored(outcome: AppendOutcome | undefined): AppendResult {
   if (outcome === undefined || outcome instanceof AppError) throw new Error(`expected a stored message, got ${String(outcome)}`);
   return outcome;
 }

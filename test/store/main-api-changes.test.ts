@@ -8,6 +8,7 @@ import { PgDb } from '../../src/store/db-pg.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { freshDatabase } from '../support/pg.js';
 import { needs } from '../support/services.js';
+import { stored } from '../contracts/store-batch.js';
 
 describe.runIf(await needs('postgres'))('a main-API schema with rows (PostgreSQL)', () => {
   it('keeps every row and works for edits, deletes, members, unread counts and recovery', async () => {
@@ -57,9 +58,9 @@ describe.runIf(await needs('postgres'))('a main-API schema with rows (PostgreSQL
       // names each member once, and both of ben's rows lose their seen mark.
       await db.query('UPDATE users_conversations SET seen = true WHERE conversation_id = 2');
       await db.query('INSERT INTO users_conversations VALUES (2, 2, true)');
-      const [stored] = await store.appendMessages([{ conversationId: '2', authorId: '1', content: 'd', clientMessageId: null }]);
-      expect(stored).toMatchObject({ created: true, message: { content: 'd' } });
-      expect(stored !== undefined && !(stored instanceof Error) ? stored.members?.slice().sort() : null).toEqual(['1', '2']);
+      const result = stored((await store.appendMessages([{ conversationId: '2', authorId: '1', content: 'd', clientMessageId: null }]))[0]);
+      expect(result).toMatchObject({ created: true, message: { content: 'd' } });
+      expect(result.members?.slice().sort()).toEqual(['1', '2']);
       expect((await db.query('SELECT user_id, seen FROM users_conversations WHERE conversation_id = 2 ORDER BY user_id')).rows).toEqual([
         { user_id: 1, seen: true },
         { user_id: 2, seen: false },
