@@ -100,6 +100,23 @@ describe('PgliteDb', () => {
     }
   });
 
+  it('passes values and results far larger than its thread young generation', async () => {
+    // The thread's young generation is kept small (db-pglite.ts): a large value or result lives
+    // in V8's large-object space instead, as an INIT of 1,000 long messages does.
+    const { dir, remove } = await tempDir();
+    const db = new PgliteDb({ dataDir: dir, template: process.env.TEST_PGLITE_TEMPLATE });
+    onTestFinished(async () => {
+      await db.close();
+      await remove();
+    });
+    const big = '😀'.repeat(4_000_000);
+    const echoed = await db.query<{ n: number }>('SELECT char_length($1::text) AS n', [big]);
+    expect(echoed.rows).toEqual([{ n: 4_000_000 }]);
+    const rows = await db.query<{ i: number; s: string }>("SELECT i, repeat('é', 16000) AS s FROM generate_series(1, 1000) AS i");
+    expect(rows.rows).toHaveLength(1000);
+    expect(rows.rows.every((r, k) => r.i === k + 1 && r.s.length === 16000)).toBe(true);
+  });
+
   it('answers UNAVAILABLE once closed, and reports each operation to onQuery', async () => {
     const seen: string[] = [];
     const { dir, remove } = await tempDir();
