@@ -101,8 +101,9 @@ describe('PgliteDb', () => {
   });
 
   it('passes values and results far larger than its thread young generation', async () => {
-    // The thread's young generation is kept small (db-pglite.ts): a large value or result lives
-    // in V8's large-object space instead, as an INIT of 1,000 long messages does.
+    // The thread's young generation is kept small (db-pglite.ts). Values and results many times
+    // its size still pass whole: a 16 MB value, and 16 MB of rows, as an INIT of 1,000 long
+    // messages reads.
     const { dir, remove } = await tempDir();
     const db = new PgliteDb({ dataDir: dir, template: process.env.TEST_PGLITE_TEMPLATE });
     onTestFinished(async () => {
