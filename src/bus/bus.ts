@@ -42,9 +42,10 @@ export type BusEvent =
 
 export interface Bus {
   /**
-   * Hands an event to every node that holds one of its users (this node included), keeping the
-   * order of `message` events of a conversation by their `prevId` chain. When the backing service
-   * is unreachable it delivers to this node only (the message is already stored) and resolves.
+   * Hands an event to every node that holds one of its users (this node included), once to each,
+   * keeping the order of `message` events of a conversation by their `prevId` chain. When the
+   * backing service is unreachable it delivers to this node only (the message is already stored)
+   * and resolves.
    */
   publish(event: Exclude<BusEvent, { type: 'notification' }>): Promise<void>;
   /** The one handler for events this node must act on. Called in publish order per conversation. */

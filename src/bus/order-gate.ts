@@ -43,10 +43,12 @@ export class OrderGate {
   }
 
   /**
-   * Publishes `envelope` to `channels` in the message's turn, or parks it. `onLost` is called if a
-   * parked message can then not be forced out (Redis away): this node's own clients get it so.
+   * Publishes `envelope` to `channels` in the message's turn, or parks it: resolves true when it
+   * parked. A parked message's `onLeft` is called once it left the gate: `sent` true when Redis
+   * published it (released behind its predecessor or forced), false when it could not be forced
+   * out (Redis away, or a timeout after it acted): this node's own clients then get it directly.
    */
-  async publish(event: MessageEvent, envelope: string, channels: string[], onLost: () => void): Promise<void> {
+  async publish(event: MessageEvent, envelope: string, channels: string[], onLeft: (sent: boolean) => void): Promise<boolean> {
     const { pub, orderIdleTtlMs } = this.#o;
     const keys = this.#keys(event);
     const prevId = event.prevId ?? '';
@@ -54,7 +56,7 @@ export class OrderGate {
     // Advances decided before this message go first, as they were decided.
     this.flushAdvances();
     const result = await runScript(pub, GATE_PUBLISH, keys, [event.messageId, prevId, inFlight, orderIdleTtlMs, envelope, ...channels]);
-    if (result !== 'parked') return;
+    if (result !== 'parked') return false;
     const key = `${event.conversationId}/${event.messageId}`;
     const force = async () => {
       this.#parked.delete(key);
@@ -64,13 +66,16 @@ export class OrderGate {
           this.#o.log.warn({ conversationId: event.conversationId, messageId: event.messageId, prevId }, 'bus: predecessor never published, released anyway');
         }
       } catch (err) {
-        // Redis is down (or timed out after releasing it: a duplicate the core drops): the parked
-        // copy stays until a later force or its TTL.
+        // Redis is down (or timed out after releasing it: then its echo is dropped, self-echoes.ts):
+        // the parked copy stays until a later force or its TTL.
         this.#o.onFault(err);
-        onLost();
+        onLeft(false);
+        return;
       }
+      onLeft(true);
     };
     this.#parked.set(key, { timer: setTimeout(() => void force(), this.#o.orderWaitMs), force });
+    return true;
   }
 
   /**

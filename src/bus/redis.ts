@@ -64,9 +64,10 @@
  * PUBLISHER DOWN. Publish delivers to this node's handler directly (its own clients still get the
  * message, which is already stored) and resolves; one log line per outage and connection.
  * Ambiguous failures (a command timeout after the gate script ran, a connection lost between
- * sending and the reply) also deliver locally, so this node may hand an event over twice; the
- * core drops a MESSAGE_SENT it has already delivered (by message id). A pipeline whose PUBLISH to
- * this node's channel succeeded does not fall back. Malformed envelopes are logged and dropped.
+ * sending and the reply) also deliver locally, and the envelope may come back through Redis too:
+ * whichever comes first is handed over and the other is not (ONCE in self-echoes.ts), so this
+ * node hands each event over once. A pipeline whose PUBLISH to this node's channel succeeded does
+ * not fall back. Malformed envelopes are logged and dropped.
  *
  * Ownership: `pub` belongs to the caller (build.ts shares one client with RedisPresence and quits
  * it after both are closed); the subscriber connection is duplicated from it here and closed by
@@ -126,6 +127,15 @@ const FLUSH_WAIT_MS = 2000;
 interface Routed {
   here: boolean;
   err?: unknown;
+}
+
+/**
+ * What #route sent, kept by #publish even when #route throws: the number of an envelope addressed
+ * to this node (self-echoes.ts), and whether the gate parked it (then the gate says when it left).
+ */
+interface Sent {
+  echo: number | undefined;
+  parked: boolean;
 }
 
 export class RedisBus implements Bus {
@@ -233,19 +243,24 @@ export class RedisBus implements Bus {
     const handedOver = !subscribed || (event.type === 'message' && this.#undecided === 0 && this.#echoes.clear && this.#follows(event));
     if (handedOver) this.#deliver(event);
     else this.#undecided++;
+    const sent: Sent = { echo: undefined, parked: false };
     let here: boolean;
     try {
-      const routed = await this.#route(event, handedOver);
+      const routed = await this.#route(event, handedOver, sent);
       if (routed.err === undefined) this.#pubRecovered();
       else this.#pubFault(routed.err);
       here = routed.here;
     } catch (err) {
       // The gate or a PUBLISH failed: perhaps nothing was sent, perhaps (timeout, lost connection)
-      // everything. Delivered here (see header; the core drops a second copy of a message).
+      // everything. Delivered here, unless its echo came back already (see header).
       this.#pubFault(err);
       here = true;
     }
-    if (here && !handedOver) this.#deliver(event);
+    if (here && !handedOver) {
+      if (this.#echoes.handOver(sent.echo)) this.#deliver(event);
+    } else if (!sent.parked) {
+      this.#echoes.settle(sent.echo);
+    }
   }
 
   /** Waits (at most FLUSH_WAIT_MS) until every publish finished and what this node sent itself came back. */
@@ -306,7 +321,7 @@ export class RedisBus implements Bus {
   }
 
   /** Sends the event to the nodes that need it; `handedOver`: this node's share is delivered already. */
-  async #route(event: Publishable, handedOver: boolean): Promise<Routed> {
+  async #route(event: Publishable, handedOver: boolean, sent: Sent): Promise<Routed> {
     let channels: string[];
     try {
       if (this.#pub.status !== 'ready') throw new Error(`redis is ${this.#pub.status}`);
@@ -340,10 +355,13 @@ export class RedisBus implements Bus {
       }
     }
     // Encoded once; the frame inside stays the text the core encoded (style §7).
-    const envelope = encodeEnvelope(this.#nodeId, event, channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined);
+    sent.echo = channels.includes(this.#ownChannel) ? this.#echoes.sent() : undefined;
+    const envelope = encodeEnvelope(this.#nodeId, event, sent.echo);
     if (event.type === 'message') {
-      await this.#gate.publish(event, envelope, channels, () => {
-        if (!handedOver) this.#deliver(event);
+      const echo = sent.echo;
+      sent.parked = await this.#gate.publish(event, envelope, channels, (published) => {
+        if (published) this.#echoes.settle(echo);
+        else if (!handedOver && this.#echoes.handOver(echo)) this.#deliver(event);
       });
       // The subscriber dropped while the gate ran: whether it got the message is unknown (header).
       return { here: !handedOver && !this.#subscribed };
@@ -380,7 +398,8 @@ export class RedisBus implements Bus {
       this.#log.warn({ channel, bytes: text.length }, 'bus: dropped a malformed envelope');
       return;
     }
-    if (received.node === this.#nodeId && received.echo !== null) this.#echoes.received(received.echo);
+    // A second copy of what this node's publisher handed over itself (ONCE in self-echoes.ts).
+    if (received.node === this.#nodeId && received.echo !== null && !this.#echoes.received(received.echo)) return;
     this.#deliver(received.event);
   }
 

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { BusEvent } from '../../src/bus/bus.js';
 import { NOTIFICATIONS_CHANNEL, redisNames } from '../../src/bus/names.js';
 import { RedisBus, redisOptions } from '../../src/bus/redis.js';
-import type { Log } from '../../src/bus/redis-scripts.js';
+import { GATE_PUBLISH, type Log } from '../../src/bus/redis-scripts.js';
 import { RedisPresence } from '../../src/presence/redis.js';
 import { freePort } from '../../scripts/support/ports.js';
 import { waitUntil } from '../../scripts/support/wait.js';
@@ -341,5 +341,68 @@ describe.runIf(await needs('redis'))('RedisBus and RedisPresence while Redis is 
     // A fence on a's connection: a retried registration would have been sent before this PING.
     await a.redis.ping();
     expect(await b.presence.online([gone, stays])).toEqual(new Set([stays]));
+  });
+});
+
+describe.runIf(await needs('redis'))('RedisBus: a publish whose outcome it does not know (ONCE)', () => {
+  const prefix = `test:bus:once:${randomUUID()}`;
+  let node: TestNode | undefined;
+  afterEach(async () => {
+    await node?.close();
+    node = undefined;
+    await dropPrefix(prefix);
+  });
+
+  /**
+   * The node's next GATE_PUBLISH runs in Redis, then fails as a command timeout does after it
+   * acted (the reply lost); `beforeFailing` runs in between. Counts the envelopes its subscriber
+   * gets on its own channel, which is how the echo is seen arriving.
+   */
+  async function gateActsThenTimesOut(n: TestNode, beforeFailing: () => Promise<void>): Promise<{ echoes: () => number }> {
+    // Loaded first, so the call is an EVALSHA (a NOSCRIPT retry would go through EVAL, unwatched).
+    await n.redis.script('LOAD', GATE_PUBLISH.lua);
+    let echoes = 0;
+    n.sub.on('message', (channel: string) => {
+      if (channel === redisNames(prefix).nodeChannel(n.nodeId)) echoes++;
+    });
+    const evalsha = n.redis.evalsha.bind(n.redis) as (...args: unknown[]) => Promise<unknown>;
+    const spy = vi.spyOn(n.redis, 'evalsha') as unknown as { mockImplementation(f: (...args: unknown[]) => Promise<unknown>): void; mockRestore(): void };
+    spy.mockImplementation(async (...args) => {
+      if (args[0] !== GATE_PUBLISH.sha) return evalsha(...args);
+      spy.mockRestore();
+      await evalsha(...args);
+      await beforeFailing();
+      throw new Error('Command timed out');
+    });
+    return { echoes: () => echoes };
+  }
+
+  it('hands a message over once when its publisher falls back first and the envelope comes back after', async () => {
+    node = await startNode(prefix, 'a');
+    const n = node;
+    const ua = u();
+    await n.presence.add(ua);
+    const seen = await gateActsThenTimesOut(n, async () => {});
+    // Its predecessor never came here, so it takes the gate, addressed to this node too.
+    const m = message(randomUUID(), 5, [ua]);
+    await n.bus.publish(m);
+    expect(n.events).toEqual([m]);
+    await waitUntil(() => seen.echoes() === 1, 'the envelope to come back through Redis');
+    await sleep(50);
+    expect(n.events).toEqual([m]);
+  });
+
+  it('hands a message over once when the envelope comes back before its publisher falls back', async () => {
+    node = await startNode(prefix, 'a');
+    const n = node;
+    const ua = u();
+    await n.presence.add(ua);
+    const seen = await gateActsThenTimesOut(n, async () => {
+      await waitUntil(() => seen.echoes() === 1 && n.events.length === 1, 'the echo first');
+    });
+    const m = message(randomUUID(), 5, [ua]);
+    await n.bus.publish(m);
+    await n.bus.flush();
+    expect(n.events).toEqual([m]);
   });
 });

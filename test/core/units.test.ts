@@ -51,34 +51,28 @@ describe('Hub', () => {
 });
 
 describe('receiver', () => {
-  /** A receiver over a hub holding user u's one connection, whose frames land in `inbox`. */
-  function receiver() {
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const message = (id: number, origin: { nodeId: string; connectionId: string; text: string } | null) => ({
+    type: 'message' as const,
+    conversationId: 'c',
+    messageId: String(id),
+    prevId: null,
+    prevInFlight: false,
+    userIds: ['u', 'v'],
+    text: `m${id}`,
+    origin,
+  });
+
+  it("writes a message to every member's connections, and the sender's own copy to the sender's connection on its node", () => {
     const hub = new Hub();
     const inbox: string[] = [];
     hub.attach('u', peer('1', inbox));
-    const silent = { debug() {}, info() {}, warn() {}, error() {} };
-    return { inbox, receive: createReceiver({ hub, nodeId: 'n1', log: silent }) };
-  }
-  const message = (id: number) => ({ type: 'message' as const, conversationId: 'c', messageId: String(id), prevId: null, prevInFlight: false, userIds: ['u'], text: `m${id}`, origin: null });
-
-  it('writes a message the bus hands over twice to each connection once', () => {
-    const { inbox, receive } = receiver();
-    receive(message(7));
-    receive(message(7));
-    receive(message(8));
-    expect(inbox).toEqual(['1:m7', '1:m8']);
-  });
-
-  it('remembers the latest 10,000 message ids, and forgets older ones', () => {
-    const { inbox, receive } = receiver();
-    for (let id = 1; id <= 10_001; id++) receive(message(id));
-    expect(inbox.length).toBe(10_001);
-    receive(message(10_001));
-    receive(message(2));
-    expect(inbox.length).toBe(10_001);
-    // The first one is past the bound: handed over again, it is written again.
-    receive(message(1));
-    expect(inbox.at(-1)).toBe('1:m1');
+    hub.attach('v', peer('2', inbox));
+    const receive = createReceiver({ hub, nodeId: 'n1', log: silent });
+    receive(message(7, { nodeId: 'n1', connectionId: '2', text: 'own7' }));
+    // Sent from another node: connection ids are only unique per node.
+    receive(message(8, { nodeId: 'n2', connectionId: '2', text: 'own8' }));
+    expect(inbox).toEqual(['1:m7', '2:own7', '1:m8', '2:m8']);
   });
 });
 
