@@ -14,7 +14,7 @@
  * ONCE. A publish whose outcome is unknown (a command that timed out after it had acted, a
  * connection lost before the reply, a parked message whose force failed) is handed over by its
  * publisher directly, and its echo may come back too. The first of the two hands it over and the
- * second does not: a client never gets an event twice from the bus, however long Redis took,
+ * second does not, as long as the echo comes within `maxAgeMs` (a command times out after 2 s), and
  * without remembering the ids of everything delivered lately. Each number is in one state:
  *
  *   awaited ──echo──▶ echoed ──publisher done──▶ (forgotten)
