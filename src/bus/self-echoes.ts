@@ -84,15 +84,11 @@ export class SelfEchoes {
   /** True when nothing this node sent itself is on its way. */
   get clear(): boolean {
     const oldest = this.#now() - this.#maxAgeMs;
-    let clear = true;
     for (const [n, entry] of this.#numbers) {
       if (entry.sentAt <= oldest) this.#numbers.delete(n);
-      else if (entry.state !== 'echoed') {
-        clear = false;
-        break;
-      }
+      else if (entry.state !== 'echoed') return false;
     }
-    return clear;
+    return true;
   }
 
   /** The subscription was renewed: nothing on its way to the old one will come. */
