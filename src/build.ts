@@ -103,7 +103,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       const redisPresence = new RedisPresence({ redis, nodeId: config.nodeId, log });
       await redisPresence.start();
       presence = redisPresence;
-      const redisBus = new RedisBus({ pub: redis, locate: (userIds) => redisPresence.nodesHolding(userIds), nodeId: config.nodeId, log });
+      const redisBus = new RedisBus({ pub: redis, locate: (userIds) => redisPresence.nodesHolding(userIds), solo: redisPresence, nodeId: config.nodeId, log });
       // Subscribed before listening, so no client misses an event addressed to this node; but a
       // node whose Redis is down still starts and serves locally (the subscription follows later).
       await Promise.race([redisBus.start(), new Promise((resolve) => setTimeout(resolve, REDIS_START_WAIT_MS).unref())]);

@@ -42,6 +42,17 @@ export interface RedisNames {
   /** Pub/sub channel of one node: events for users it holds. */
   nodeChannel(nodeId: string): string;
   /**
+   * Pub/sub channel every node subscribes to, for what nodes tell each other about themselves: a
+   * node that registers announces itself, and a node about to count itself alone sends its
+   * barrier (bus/solo.ts).
+   */
+  readonly nodesChannel: string;
+  /**
+   * String with a TTL: `<nodeId> <token>` of the node that counts itself alone, while it does
+   * (bus/solo.ts). A node that registers waits until no other node holds it.
+   */
+  readonly solo: string;
+  /**
    * Id of the last message of the conversation published through the order gate. Hash-tagged
    * with the conversation id so `seq` and `pending` share a Redis Cluster slot.
    */
@@ -65,6 +76,8 @@ export function redisNames(prefix = 'massenger'): RedisNames {
     alivePattern: { head: node, tail: ':alive' },
     userNodesPattern: { head: user, tail: ':nodes' },
     nodeChannel: (nodeId) => `${node}${nodeId}`,
+    nodesChannel: `${prefix}:nodes`,
+    solo: `${prefix}:solo`,
     conversationSeq: (conversationId) => `${prefix}:conv:{${conversationId}}:seq`,
     conversationPending: (conversationId) => `${prefix}:conv:{${conversationId}}:pending`,
   };

@@ -17,6 +17,9 @@ type MessageEvent = Extract<Publishable, { type: 'message' }>;
  */
 const ADVANCE_LINGER_MS = 5;
 
+/** Conversations per GATE_ADVANCE call of advanceEach: a node may bring thousands up to date at once. */
+const ADVANCE_CHUNK = 1000;
+
 export interface OrderGateOptions {
   pub: Redis;
   names: RedisNames;
@@ -113,6 +116,29 @@ export class OrderGate {
     }
     this.#toAdvance.clear();
     runScript(this.#o.pub, GATE_ADVANCE, keys, args).catch((err: unknown) => this.#o.onFault(err));
+  }
+
+  /**
+   * Moves each conversation's seq on to the given message (or leaves it where it is ahead), in
+   * calls of ADVANCE_CHUNK conversations; resolves when Redis ran them all. For a node that served
+   * conversations without the gate (solo.ts) and now has company.
+   */
+  async advanceEach(lastIds: Iterable<[conversationId: string, messageId: string]>): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    let keys: string[] = [];
+    let args: Array<string | number> = [this.#o.orderIdleTtlMs];
+    const send = () => {
+      calls.push(runScript(this.#o.pub, GATE_ADVANCE, keys, args));
+      keys = [];
+      args = [this.#o.orderIdleTtlMs];
+    };
+    for (const [conversationId, messageId] of lastIds) {
+      keys.push(this.#o.names.conversationSeq(conversationId), this.#o.names.conversationPending(conversationId));
+      args.push(messageId);
+      if (args.length > ADVANCE_CHUNK) send();
+    }
+    if (args.length > 1) send();
+    await Promise.all(calls);
   }
 
   /** Sends what is recorded and forces this node's parked messages out now; for close(). */

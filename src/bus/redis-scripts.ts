@@ -213,8 +213,9 @@ return lost`);
 
 /**
  * KEYS: nodes, nodeUsers(me), alive(me), nodeLost(me).
- * ARGV: me, leaseMs, userNodesHead, userNodesTail, aliveHead, aliveTail, user...
- * Makes Redis match this node's local truth (at start, or after an outage): drops entries of users
+ * ARGV: me, leaseMs, userNodesHead, userNodesTail, aliveHead, aliveTail, nodesChannel, user...
+ * Announces the node on nodesChannel (`{"joined": me}`), so a node that counts itself alone stops
+ * (bus/solo.ts). Makes Redis match this node's local truth (at start, or after an outage): drops entries of users
  * it no longer holds, then (re)writes both directions for the users it holds. Returns {lost, found}.
  * lost: the dropped users no live node holds: they went offline unannounced (a previous
  * incarnation of this NODE_ID died and was restarted before its lease ran out, so no survivor
@@ -226,8 +227,9 @@ return lost`);
 export const PRESENCE_REGISTER = script(`${IS_ALIVE}
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[7], cjson.encode({ joined = ARGV[1] }))
 local want, lost = {}, {}
-for i = 7, #ARGV do want[ARGV[i]] = true end
+for i = 8, #ARGV do want[ARGV[i]] = true end
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if not want[u] then
     local key = ARGV[3] .. u .. ARGV[4]
@@ -241,7 +243,7 @@ for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 redis.call('DEL', KEYS[2])
 local found = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local key = ARGV[3] .. ARGV[i] .. ARGV[4]
   if redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 1 then
     local held = false
@@ -255,6 +257,31 @@ for i = 7, #ARGV do
 end
 redis.call('DEL', KEYS[4])
 return { lost, found }`);
+
+/**
+ * KEYS: nodes, solo. ARGV: me, holder (`<me> <token>`), ttlMs, nodesChannel.
+ * The claim of a node that may count itself alone (bus/solo.ts): it succeeds only while `nodes`
+ * holds this node and no other. Returns 'claimed' when it took the claim and published the barrier
+ * (`{"solo": me, "holder": holder}`, after everything Redis ran before it), 'held' when it only
+ * renewed its own claim, and 'shared' when another node is registered (the claim is dropped).
+ */
+export const SOLO_CLAIM = script(`
+if redis.call('SCARD', KEYS[1]) == 1 and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
+  if redis.call('GET', KEYS[2]) == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+    return 'held'
+  end
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('PUBLISH', ARGV[4], cjson.encode({ solo = ARGV[1], holder = ARGV[2] }))
+  return 'claimed'
+end
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 'shared'`);
+
+/** KEYS: solo. ARGV: holder. Drops the claim if this holder has it. */
+export const SOLO_RELEASE = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`);
 
 /** KEYS: nodes, nodeUsers(me), alive(me), nodeLost(me). ARGV: me, userNodesHead, userNodesTail. A graceful leave. */
 export const PRESENCE_LEAVE = script(`

@@ -1,8 +1,9 @@
 /**
  * The bus for many nodes over Redis pub/sub (style §10).
  *
- * ROUTING BY INTEREST. Each node subscribes to two channels: its own node channel
- * `<p>:node:<id>`, and the spec's `NOTIFICATIONS`.
+ * ROUTING BY INTEREST. Each node subscribes to three channels: its own node channel
+ * `<p>:node:<id>`, the spec's `NOTIFICATIONS`, and `<p>:nodes`, where nodes announce themselves
+ * (SOLO below).
  * A `deliver` or `message` event goes to the node channels of the nodes that hold its users, once
  * per node, this node included unless it handed the event over itself (LOCAL EVENTS, LOCAL FIRST
  * below, which say when that keeps the order). Where the users are is asked of presence through
@@ -54,8 +55,14 @@
  * in the order of its messages (the look-ups of successive ticks are answered in order, and an
  * advance goes out after the events decided before it and ahead of any gate command after it).
  *
+ * SOLO. A node that is the only one registered, and knows it (solo.ts: a claim in Redis, a
+ * barrier, and an announcement from every node that registers, which that node waits on before it
+ * serves), hands every event to itself directly, without a look-up or the gate: as for LOCAL
+ * EVENTS, only while nothing it sent itself through Redis is still on its way. When another node
+ * joins, it brings the gates of the conversations it served up to date before the newcomer serves.
+ *
  * SUBSCRIBER DOWN. The order above holds while this node's subscriber is subscribed. It counts as
- * subscribed only once Redis confirmed the SUBSCRIBE of both channels on the current connection
+ * subscribed only once Redis confirmed the SUBSCRIBE of its channels on the current connection
  * (after each reconnect too), and stops counting at 'close'/'reconnecting'/'end'. While it is not,
  * a publish hands this node's share to the local handler at once, before any await (so this
  * node's clients, the sender's ack included, get events in this node's publish order; events from
@@ -81,6 +88,7 @@ import { NOTIFICATIONS_CHANNEL, redisNames, type RedisNames } from './names.js';
 import { OrderGate } from './order-gate.js';
 import { type Log, silentLog } from './redis-scripts.js';
 import { SelfEchoes } from './self-echoes.js';
+import { Solo, type SoloClaims } from './solo.js';
 
 /**
  * Client options for the ioredis client passed to RedisBus and RedisPresence: an outage fails
@@ -113,6 +121,13 @@ export interface RedisBusOptions {
   orderWaitMs?: number;
   /** Idle lifetime of a conversation's order state, in ms. Default 3600000 (1 h). */
   orderIdleTtlMs?: number;
+  /**
+   * The claim that lets a node alone route nothing through Redis (SOLO, solo.ts); presence holds
+   * the registry it depends on (RedisPresence). Without it the node always routes through Redis.
+   */
+  solo?: SoloClaims;
+  /** How often the solo claim is tried or renewed, in ms. Default 1000; keep it well under the lease. */
+  soloCheckMs?: number;
   /** Default: silent. */
   log?: Log;
 }
@@ -159,6 +174,7 @@ export class RedisBus implements Bus {
   /** Envelopes this node addressed to itself and has not received back (LOCAL EVENTS). */
   readonly #echoes: SelfEchoes;
   readonly #gate: OrderGate;
+  readonly #solo: Solo | null;
   readonly #firstSubscribed: Promise<void>;
   #onFirstSubscribed!: () => void;
   /** Redis confirmed both subscriptions on the sub connection as it is now. */
@@ -190,6 +206,17 @@ export class RedisBus implements Bus {
     });
     // Longer than a parked message waits to be forced: only a publish that was lost ages out.
     this.#echoes = new SelfEchoes({ maxAgeMs: Math.max(10_000, 4 * orderWaitMs) });
+    this.#solo =
+      options.solo === undefined
+        ? null
+        : new Solo({
+            claims: options.solo,
+            nodeId: this.#nodeId,
+            checkMs: options.soloCheckMs ?? 1000,
+            // The gates of what was served alone, up to date before a newcomer serves (solo.ts).
+            onLeave: () => this.#gate.advanceEach(this.#lastHere.entries()),
+            log: this.#log,
+          });
     this.#firstSubscribed = new Promise((resolve) => (this.#onFirstSubscribed = resolve));
     // ioredis's autoResubscribe writes SUBSCRIBE from its ready handler but emits no event when
     // Redis confirms it ('ready' comes before the reply). So this bus subscribes itself on every
@@ -219,6 +246,11 @@ export class RedisBus implements Bus {
     return this.#firstSubscribed;
   }
 
+  /** Whether this node counts itself alone and routes nothing through Redis (SOLO, header). */
+  get solo(): boolean {
+    return this.#solo?.alone === true;
+  }
+
   subscribe(handler: (event: BusEvent) => void): void {
     this.#handler = handler;
   }
@@ -235,6 +267,11 @@ export class RedisBus implements Bus {
   }
 
   async #publish(event: Publishable): Promise<void> {
+    // SOLO (header): no other node to route to or order against.
+    if (this.solo && this.#undecided === 0 && this.#echoes.clear) {
+      this.#deliver(event);
+      return;
+    }
     // Not subscribed: Redis would drop this node's share, so it is handed over now (see header).
     const subscribed = this.#subscribed;
     if (!subscribed) this.#subFault();
@@ -288,6 +325,7 @@ export class RedisBus implements Bus {
     if (this.#closed) return;
     this.#closed = true;
     await this.#gate.releaseAll();
+    await this.#solo?.close();
     this.#handler = null;
     this.#pub.off('ready', this.#onPubReady);
     this.#pub.off('error', this.#onPubError);
@@ -298,7 +336,7 @@ export class RedisBus implements Bus {
 
   async #subscribe(): Promise<void> {
     try {
-      await this.#sub.subscribe(this.#ownChannel, NOTIFICATIONS_CHANNEL);
+      await this.#sub.subscribe(this.#ownChannel, NOTIFICATIONS_CHANNEL, this.#names.nodesChannel);
     } catch (err) {
       // The connection went away meanwhile; the next 'ready' subscribes again.
       if (!this.#closed) this.#log.warn({ err, nodeId: this.#nodeId }, 'bus: subscribe failed');
@@ -309,6 +347,7 @@ export class RedisBus implements Bus {
     this.#subscribed = true;
     // What was on its way to the previous subscription will not come back.
     this.#echoes.reset();
+    this.#solo?.subscribed();
     this.#subError = null;
     this.#onFirstSubscribed();
     if (this.#subDown) this.#log.info({ nodeId: this.#nodeId }, 'bus: subscribed again, events reach this node through redis');
@@ -317,6 +356,7 @@ export class RedisBus implements Bus {
 
   #subLost(): void {
     this.#subscribed = false;
+    this.#solo?.unsubscribed();
     if (!this.#closed) this.#subFault();
   }
 
@@ -388,6 +428,10 @@ export class RedisBus implements Bus {
   }
 
   #receive(channel: string, text: string): void {
+    if (channel === this.#names.nodesChannel) {
+      this.#solo?.heard(text);
+      return;
+    }
     if (channel === NOTIFICATIONS_CHANNEL) {
       // The core parses and validates it, like the body of POST /socket/notifications.
       this.#deliver({ type: 'notification', raw: text });

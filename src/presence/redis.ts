@@ -22,6 +22,7 @@ import type { Redis } from 'ioredis';
 import { BatchLoader } from '../core/batch-loader.js';
 import { NodesHolding } from './nodes-holding.js';
 import type { Presence } from './presence.js';
+import type { SoloClaims } from '../bus/solo.js';
 import { redisNames, type RedisNames } from '../bus/names.js';
 import {
   type Log,
@@ -33,6 +34,8 @@ import {
   PRESENCE_REAP,
   PRESENCE_REGISTER,
   PRESENCE_REMOVE,
+  SOLO_CLAIM,
+  SOLO_RELEASE,
   evalScript,
   runScript,
   silentLog,
@@ -71,7 +74,10 @@ const LOST_TTL_MS = 24 * 3_600_000;
  */
 const TURNS = { concurrency: Infinity };
 
-export class RedisPresence implements Presence {
+/** How often a starting node looks again whether another node still counts itself alone, in ms. */
+const SOLO_POLL_MS = 10;
+
+export class RedisPresence implements Presence, SoloClaims {
   readonly #redis: Redis;
   readonly #nodeId: string;
   readonly #names: RedisNames;
@@ -125,12 +131,29 @@ export class RedisPresence implements Presence {
     this.#redis.on('error', this.#onError);
   }
 
-  /** Registers the node and starts the heartbeat. Resolves even when Redis is down ('ready' registers later). */
+  /**
+   * Registers the node (which announces it, bus/solo.ts) and starts the heartbeat, then waits until
+   * no other node counts itself alone: that node stops routing nothing through Redis once it hears
+   * the announcement, and this node must not serve anyone before. The wait is bounded by the lease
+   * (a claim lapses with it). Resolves even when Redis is down ('ready' registers later).
+   */
   async start(): Promise<void> {
     if (this.#timer || this.#closed) return;
     this.#timer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
     this.#timer.unref();
     await this.#register('start');
+    await this.#waitForNoSolo();
+  }
+
+  /** SOLO_CLAIM for the bus (bus/solo.ts), renewed for as long as the lease. */
+  async claim(holder: string): Promise<'claimed' | 'held' | 'shared'> {
+    const n = this.#names;
+    // Plain EVAL, as the release: a NOSCRIPT retry would run a claim after a release sent later.
+    return (await evalScript(this.#redis, SOLO_CLAIM, [n.nodes, n.solo], [this.#nodeId, holder, this.#leaseTtlMs, n.nodesChannel])) as 'claimed' | 'held' | 'shared';
+  }
+
+  async release(holder: string): Promise<void> {
+    await evalScript(this.#redis, SOLO_RELEASE, [this.#names.solo], [holder]);
   }
 
   /** Resolves true when no other live node held the user. Redis down: true unless this node already held them. */
@@ -221,6 +244,29 @@ export class RedisPresence implements Presence {
     this.#redis.off('error', this.#onError);
   }
 
+  /** Waits while another node holds the solo claim, at most a lease and a heartbeat; a claim of this NODE_ID's previous run is dropped. */
+  async #waitForNoSolo(): Promise<void> {
+    const deadline = Date.now() + this.#leaseTtlMs + this.#heartbeatMs;
+    try {
+      for (;;) {
+        const holder = await this.#redis.get(this.#names.solo);
+        if (holder === null) return;
+        if (holder.startsWith(`${this.#nodeId} `)) {
+          await this.release(holder);
+          continue;
+        }
+        if (Date.now() >= deadline) {
+          this.#log.warn({ nodeId: this.#nodeId, holder }, 'presence: another node still counts itself alone; serving anyway');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, SOLO_POLL_MS));
+      }
+    } catch (err) {
+      // Redis is away: nobody can count itself alone without it for longer than its lease.
+      this.#fault(err);
+    }
+  }
+
   /**
    * One PRESENCE_ADD or PRESENCE_REMOVE for the users of a turn (their scripts take the same
    * arguments): each user's answer, 1 read as true.
@@ -262,7 +308,7 @@ export class RedisPresence implements Presence {
         this.#redis,
         PRESENCE_REGISTER,
         [n.nodes, n.nodeUsers(this.#nodeId), n.alive(this.#nodeId), n.nodeLost(this.#nodeId)],
-        [this.#nodeId, this.#leaseTtlMs, n.userNodesPattern.head, n.userNodesPattern.tail, n.alivePattern.head, n.alivePattern.tail, ...this.#held],
+        [this.#nodeId, this.#leaseTtlMs, n.userNodesPattern.head, n.userNodesPattern.tail, n.alivePattern.head, n.alivePattern.tail, n.nodesChannel, ...this.#held],
       )) as [string[], string[]];
       if (this.#down) this.#log.info({ nodeId: this.#nodeId, users: this.#held.size, reason }, 'presence re-registered');
       this.#down = false;

@@ -13,6 +13,7 @@ import { RedisBus, redisOptions } from '../../src/bus/redis.js';
 import { RedisPresence } from '../../src/presence/redis.js';
 import { waitUntil } from '../../scripts/support/wait.js';
 import { collect, message } from '../contracts/bus.js';
+import { countWrites as countRedisWrites } from '../support/redis-writes.js';
 import { needs, REDIS_TEST_URL } from '../support/services.js';
 
 async function connect(): Promise<Redis> {
@@ -51,21 +52,11 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     return { nodeId, redis, presence, bus, events };
   }
 
-  /**
-   * How many writes the client makes to its socket from now on that mention any of `needles` (each
-   * write is one round trip's requests; presence's heartbeat shares the client and is not counted).
-   */
+  /** countWrites (support/redis-writes.ts), undone after the test. */
   function countWrites(redis: Redis, needles: string[]): () => number {
-    const stream = redis.stream;
-    const write = stream.write;
-    let writes = 0;
-    stream.write = function (this: typeof stream, ...args: Parameters<typeof write>) {
-      const text = String(args[0]);
-      if (needles.some((needle) => text.includes(needle))) writes++;
-      return write.apply(this, args);
-    } as typeof write;
-    closers.push(async () => void (stream.write = write));
-    return () => writes;
+    const counter = countRedisWrites(redis, needles);
+    closers.push(async () => counter.restore());
+    return counter.count;
   }
 
   const seq = (redis: Redis, conversationId: string) => redis.get(names.conversationSeq(conversationId));
