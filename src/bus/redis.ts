@@ -177,7 +177,7 @@ export class RedisBus implements Bus {
   readonly #solo: Solo | null;
   readonly #firstSubscribed: Promise<void>;
   #onFirstSubscribed!: () => void;
-  /** Redis confirmed both subscriptions on the sub connection as it is now. */
+  /** Redis confirmed the subscriptions on the sub connection as it is now. */
   #subscribed = false;
   #subError: unknown = null;
   /** An outage of that connection was logged; its end logs "back". */
