@@ -14,8 +14,10 @@
  *   waits until no other node holds the claim (presence/redis.ts) before it serves anyone. A node
  *   that hears an announcement stops counting itself alone at once, in the same turn, so nothing it
  *   decides after that skips the look-up; it brings the order gates of the conversations it
- *   served up to date (`onLeave`), and only then drops its claim: the newcomer's first message of
- *   such a conversation finds the gate current instead of waiting for a predecessor.
+ *   served up to date (`onLeave`) and its users into Redis (presence kept arrivals and online
+ *   questions to itself meanwhile), and only then drops its claim: the newcomer's first message of
+ *   such a conversation finds the gate current instead of waiting for a predecessor, and its
+ *   users' INIT finds this node's users online.
  * - A claim taken after the newcomer registered fails (the registry holds two nodes), and an
  *   announcement that arrives before the barrier of an earlier claim is heard after it, so either
  *   way the node is not alone once the newcomer serves.
@@ -30,12 +32,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Log } from './redis-scripts.js';
 
-/** Presence's side of the claim: it owns the registry of nodes the claim depends on. */
+/**
+ * Presence's side: it owns the registry of nodes the claim depends on, and while this node is
+ * alone it answers from its own users without Redis (presence/redis.ts).
+ */
 export interface SoloClaims {
   /** SOLO_CLAIM: 'claimed' (the barrier is on its way), 'held' (renewed) or 'shared' (another node is registered). */
   claim(holder: string): Promise<'claimed' | 'held' | 'shared'>;
   /** Drops the claim if `holder` has it. */
   release(holder: string): Promise<void>;
+  /** This node is alone from now on. */
+  began(): void;
+  /** This node is alone no more; resolves once what presence kept to itself is in Redis, before the claim is dropped. */
+  ended(): Promise<void>;
 }
 
 export interface SoloOptions {
@@ -97,6 +106,7 @@ export class Solo {
       void this.#end();
     } else if (said.solo === this.#o.nodeId && said.holder === this.#holder && this.#listening && !this.#alone) {
       this.#alone = true;
+      this.#o.claims.began();
       this.#o.log.info({ nodeId: this.#o.nodeId }, 'bus: the only node, routing nothing through redis');
     }
   }
@@ -130,7 +140,7 @@ export class Solo {
     const holder = this.#holder;
     this.#holder = this.#newHolder();
     try {
-      if (wasAlone) await this.#o.onLeave();
+      if (wasAlone) await Promise.all([this.#o.onLeave(), this.#o.claims.ended()]);
       await this.#o.claims.release(holder);
     } catch {
       // The claim lapses with the lease; a newcomer waits for that at most.

@@ -112,6 +112,8 @@ export class RedisPresence implements Presence, SoloClaims {
   /** Users found again before anyone listened. */
   readonly #pendingFound: string[] = [];
   #timer: NodeJS.Timeout | null = null;
+  /** SOLO (began()): the only node, answering arrivals and online questions itself. */
+  #alone = false;
   #beating = false;
   #down = false;
   #closed = false;
@@ -156,10 +158,31 @@ export class RedisPresence implements Presence, SoloClaims {
     await evalScript(this.#redis, SOLO_RELEASE, [this.#names.solo], [holder]);
   }
 
-  /** Resolves true when no other live node held the user. Redis down: true unless this node already held them. */
+  /**
+   * SOLO: this node is the only one, so arrivals and online questions are answered from its own
+   * users, without Redis (a storm of sign-ins costs Redis nothing). Departures still go to Redis,
+   * so that it never holds a user this node let go.
+   */
+  began(): void {
+    this.#alone = true;
+  }
+
+  /** Writes every user this node holds to Redis (PRESENCE_REGISTER) before another node serves. */
+  async ended(): Promise<void> {
+    if (!this.#alone) return;
+    this.#alone = false;
+    await this.#register('another node joined');
+  }
+
+  /**
+   * Resolves true when no other live node held the user. Redis down: true unless this node already
+   * held them. While this node is alone (SOLO, began()), the same answer without Redis: no other
+   * node holds anyone, and ended() writes the user to Redis before another node serves.
+   */
   async add(userId: string): Promise<boolean> {
     const wasHeld = this.#held.has(userId);
     this.#held.add(userId);
+    if (this.#alone) return !wasHeld;
     try {
       const first = await this.#adds.load(userId);
       return !wasHeld && first === true;
@@ -183,9 +206,13 @@ export class RedisPresence implements Presence, SoloClaims {
     }
   }
 
-  /** The asks of one turn share one round trip, whatever their number of ids. Redis down: the ids this node holds. */
+  /**
+   * The asks of one turn share one round trip, whatever their number of ids. Redis down, or this
+   * node alone (SOLO): the ids this node holds.
+   */
   async online(userIds: readonly string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
+    if (this.#alone) return new Set(userIds.filter((id) => this.#held.has(id)));
     try {
       const online = (await this.#onlineAsks.load(userIds)) ?? new Set<string>();
       // Local truth wins: a user held here is online even if Redis lost the entry.

@@ -141,6 +141,30 @@ describe.runIf(await needs('redis'))('RedisBus alone (SOLO)', () => {
     expect(b.bus.solo).toBe(false);
   });
 
+  it("while alone its users' arrivals and online questions cost Redis nothing; a node that joins finds them online", async () => {
+    const a = await node('a');
+    await alone(a);
+    const [ua, ub] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    const writes = countWrites(a.redis, [ua, ub]);
+    closers.push(async () => writes.restore());
+    expect(await a.presence.add(ua)).toBe(true);
+    expect(await a.presence.add(ua)).toBe(false);
+    expect(await a.presence.online([ua, ub])).toEqual(new Set([ua]));
+    expect(writes.count()).toBe(0);
+    // A departure still goes to Redis.
+    expect(await a.presence.add(ub)).toBe(true);
+    expect(await a.presence.remove(ub)).toBe(true);
+    expect(writes.count()).toBe(1);
+
+    // b's start waited for a's claim to go, which a dropped once its users were in Redis.
+    const b = await node('b');
+    expect(await b.presence.online([ua, ub])).toEqual(new Set([ua]));
+    // And the other way: b's users are in Redis for a, which asks it again.
+    const uc = `u-${randomUUID()}`;
+    await b.presence.add(uc);
+    expect(await a.presence.online([ua, uc])).toEqual(new Set([ua, uc]));
+  });
+
   it('counts itself alone again once the other node left, and not while it is registered', async () => {
     const a = await node('a');
     const b = await node('b');

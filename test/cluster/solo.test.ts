@@ -1,8 +1,9 @@
 /**
  * A node alone (bus/solo.ts), with real processes: the only node left routes nothing through
  * Redis, and a node that starts next to it serves nobody before the first one routes through
- * Redis again with its order gates up to date, so the newcomer's users get every message at once
- * and the newcomer's messages are not held at the gate.
+ * Redis again with its order gates and its users' presence up to date, so the newcomer's users see
+ * the first node's users online and get every message at once, and the newcomer's messages are
+ * not held at the gate.
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -34,7 +35,10 @@ describe.runIf(clusterAvailable)('cluster: a node alone, and a node that joins i
     // restart() resolves once the node answers /readyz: it has waited for the claim to go.
     await c.restart(1);
     expect(await redis.get('massenger:solo')).toBeNull();
-    const b2 = (await c.signIn(1, b)).client;
+    const { client: b2, init } = await c.signIn(1, b);
+    // a signed in while its node was alone (presence kept it to itself); b's INIT finds a online.
+    const conversation = (init.conversations as Array<{ id: string; users: Array<{ id: string; online: boolean }> }>).find((cv) => cv.id === conversationId);
+    expect(conversation!.users.find((u) => u.id === a)!.online).toBe(true);
     const toB = await sent(tag('to b'));
     await allGet([b2], 'MESSAGE_SENT', (d) => d.message.id === toB);
     const fromB = await b2.request('SEND_MESSAGE', { conversationId, content: tag('from b') }, 'MESSAGE_SENT');
