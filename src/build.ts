@@ -92,6 +92,8 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
     let bus: Bus;
     let presence: Presence;
     let redis: Redis | null = null;
+    /** For /metrics: whether this node counts itself alone (bus/solo.ts). */
+    let busAlone = () => false;
     if (config.redisUrl === null) {
       bus = new MemoryBus();
       presence = new MemoryPresence();
@@ -108,6 +110,7 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
       // node whose Redis is down still starts and serves locally (the subscription follows later).
       await Promise.race([redisBus.start(), new Promise((resolve) => setTimeout(resolve, REDIS_START_WAIT_MS).unref())]);
       bus = redisBus;
+      busAlone = () => redisBus.solo;
     }
     const redisClient = redis;
     closers.push(async () => {
@@ -158,7 +161,11 @@ export async function build(config: Config, opts: { logger?: Logger; db?: Db } =
         if (!gateway.accepting) throw new Error('shutting down');
       },
     });
-    const scrape = { metrics, metricsToken: config.metricsToken, beforeScrape: () => metrics.onlineUsers.set(hub.userCount) };
+    const beforeScrape = () => {
+      metrics.onlineUsers.set(hub.userCount);
+      metrics.busAlone.set(busAlone() ? 1 : 0);
+    };
+    const scrape = { metrics, metricsToken: config.metricsToken, beforeScrape };
     const app = buildApp({
       directory,
       changes,

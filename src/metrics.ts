@@ -38,6 +38,8 @@ export class Metrics {
   readonly appendBatchSize: Histogram;
   /** Connections the server closed, by close `code` (4401, 4408, 4429, 1009, 1001). */
   readonly closes: Counter<'code'>;
+  /** 1 while this node is the only one and routes nothing through Redis (bus/solo.ts), else 0. */
+  readonly busAlone: Gauge;
 
   /** @param options.defaultMetrics collect Node's process metrics too (default true). */
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -89,6 +91,11 @@ export class Metrics {
       name: `${PREFIX}closes_total`,
       help: 'WebSocket connections closed by the server, by close code',
       labelNames: ['code'],
+      registers,
+    });
+    this.busAlone = new Gauge({
+      name: `${PREFIX}bus_alone`,
+      help: '1 while this node is the only one registered in Redis and routes nothing through it',
       registers,
     });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGroup, createUser } from '../../scripts/support/fixtures.js';
 import { waitUntil } from '../../scripts/support/wait.js';
+import { scrape } from '../support/metrics.js';
 import { allGet, clusterAvailable, framesOf, tag, useCluster } from './helpers.js';
 
 describe.runIf(clusterAvailable)('cluster: a node alone, and a node that joins it', () => {
@@ -31,10 +32,12 @@ describe.runIf(clusterAvailable)('cluster: a node alone, and a node that joins i
       return reply.data.message.id as string;
     };
     const alone = await sent(tag('alone'));
+    expect((await scrape(c.nodes[0]!.http))('massenger_bus_alone')).toBe(1);
 
     // restart() resolves once the node answers /readyz: it has waited for the claim to go.
     await c.restart(1);
     expect(await redis.get('massenger:solo')).toBeNull();
+    expect((await scrape(c.nodes[0]!.http))('massenger_bus_alone')).toBe(0);
     const { client: b2, init } = await c.signIn(1, b);
     // a signed in while its node was alone (presence kept it to itself); b's INIT finds a online.
     const conversation = (init.conversations as Array<{ id: string; users: Array<{ id: string; online: boolean }> }>).find((cv) => cv.id === conversationId);

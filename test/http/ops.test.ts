@@ -55,6 +55,8 @@ for (const backend of backends) {
       expect(text).toMatch(/^massenger_connections [1-9][0-9]*$/m);
       expect(text).toMatch(/^# TYPE massenger_online_users gauge$/m);
       expect(text).toMatch(/^massenger_online_users [1-9][0-9]*$/m);
+      // Without REDIS_URL there is no Redis to route through: never "alone" in that sense.
+      expect(text).toMatch(/^massenger_bus_alone 0$/m);
       expect(text).toMatch(/^massenger_frames_in_total\{method="AUTHENTICATE"\} [1-9][0-9]*$/m);
       expect(text).toMatch(/^massenger_frames_in_total\{method="SEND_MESSAGE"\} [1-9][0-9]*$/m);
       expect(text).toMatch(/^massenger_frames_out_total\{method="INIT"\} [1-9][0-9]*$/m);
