@@ -17,7 +17,7 @@ type MessageEvent = Extract<Publishable, { type: 'message' }>;
  */
 const ADVANCE_LINGER_MS = 5;
 
-/** Conversations per GATE_ADVANCE call of advanceEach: a node may bring thousands up to date at once. */
+/** Conversations per GATE_ADVANCE call: a node alone that gets company may bring thousands up to date at once (advanceEach). */
 const ADVANCE_CHUNK = 1000;
 
 export interface OrderGateOptions {
@@ -108,22 +108,22 @@ export class OrderGate {
     if (this.#advanceTimer !== null) clearTimeout(this.#advanceTimer);
     this.#advanceTimer = null;
     if (this.#toAdvance.size === 0) return;
-    const keys: string[] = [];
-    const args: Array<string | number> = [this.#o.orderIdleTtlMs];
-    for (const [conversationId, messageId] of this.#toAdvance) {
-      keys.push(this.#o.names.conversationSeq(conversationId), this.#o.names.conversationPending(conversationId));
-      args.push(messageId);
-    }
+    const calls = this.#sendAdvances(this.#toAdvance);
     this.#toAdvance.clear();
-    runScript(this.#o.pub, GATE_ADVANCE, keys, args).catch((err: unknown) => this.#o.onFault(err));
+    for (const call of calls) call.catch((err: unknown) => this.#o.onFault(err));
   }
 
   /**
-   * Moves each conversation's seq on to the given message (or leaves it where it is ahead), in
-   * calls of ADVANCE_CHUNK conversations; resolves when Redis ran them all. For a node that served
-   * conversations without the gate (solo.ts) and now has company.
+   * Moves each conversation's seq on to the given message (or leaves it where it is ahead);
+   * resolves when Redis ran it all. For a node that served conversations without the gate
+   * (solo.ts) and now has company: thousands at once.
    */
   async advanceEach(lastIds: Iterable<[conversationId: string, messageId: string]>): Promise<void> {
+    await Promise.all(this.#sendAdvances(lastIds));
+  }
+
+  /** GATE_ADVANCE for each (conversation, message), one call per ADVANCE_CHUNK conversations, sent now in this order. */
+  #sendAdvances(lastIds: Iterable<[conversationId: string, messageId: string]>): Promise<unknown>[] {
     const calls: Promise<unknown>[] = [];
     let keys: string[] = [];
     let args: Array<string | number> = [this.#o.orderIdleTtlMs];
@@ -138,7 +138,7 @@ export class OrderGate {
       if (args.length > ADVANCE_CHUNK) send();
     }
     if (args.length > 1) send();
-    await Promise.all(calls);
+    return calls;
   }
 
   /** Sends what is recorded and forces this node's parked messages out now; for close(). */
