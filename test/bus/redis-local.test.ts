@@ -4,24 +4,16 @@
  * sent itself through Redis, or a message's predecessor still on its way from another node.
  */
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BusEvent } from '../../src/bus/bus.js';
 import { redisNames } from '../../src/bus/names.js';
-import { RedisBus, redisOptions } from '../../src/bus/redis.js';
+import { RedisBus } from '../../src/bus/redis.js';
 import { RedisPresence } from '../../src/presence/redis.js';
 import { waitUntil } from '../../scripts/support/wait.js';
 import { collect, message } from '../contracts/bus.js';
-import { countWrites as countRedisWrites } from '../support/redis-writes.js';
-import { needs, REDIS_TEST_URL } from '../support/services.js';
-
-async function connect(): Promise<Redis> {
-  const redis = new Redis(REDIS_TEST_URL, { ...redisOptions, retryStrategy: () => 50 });
-  redis.on('error', () => {});
-  if (redis.status !== 'ready') await once(redis, 'ready');
-  return redis;
-}
+import { connect, countWrites as countRedisWrites, dropPrefix } from '../support/redis.js';
+import { needs } from '../support/services.js';
 
 const ids = (events: BusEvent[]) => events.map((e) => (e.type === 'message' ? `m${e.messageId}` : e.type === 'deliver' ? e.text : 'n'));
 
@@ -31,10 +23,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
   const closers: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close();
-    const redis = await connect();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await dropPrefix(prefix);
   });
 
   async function node(nodeId: string, orderWaitMs = 300) {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -12,22 +11,8 @@ import { freePort } from '../../scripts/support/ports.js';
 import { waitUntil } from '../../scripts/support/wait.js';
 import { busContract, collect, message } from '../contracts/bus.js';
 import { OwnRedis } from '../support/cluster.js';
-import { needs, REDIS_TEST_URL } from '../support/services.js';
-
-async function connect(url = REDIS_TEST_URL, retryMs = 50): Promise<Redis> {
-  const redis = new Redis(url, { ...redisOptions, retryStrategy: () => retryMs });
-  redis.on('error', () => {});
-  if (redis.status !== 'ready') await once(redis, 'ready');
-  return redis;
-}
-
-/** Deletes every key under the prefix (the Redis is shared: never FLUSHALL). */
-async function dropPrefix(prefix: string, url = REDIS_TEST_URL): Promise<void> {
-  const redis = await connect(url);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-}
+import { connect, dropPrefix } from '../support/redis.js';
+import { needs } from '../support/services.js';
 
 interface TestNode {
   nodeId: string;

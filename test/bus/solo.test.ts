@@ -9,19 +9,12 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BusEvent } from '../../src/bus/bus.js';
 import { redisNames } from '../../src/bus/names.js';
-import { RedisBus, redisOptions } from '../../src/bus/redis.js';
+import { RedisBus } from '../../src/bus/redis.js';
 import { RedisPresence } from '../../src/presence/redis.js';
 import { waitUntil } from '../../scripts/support/wait.js';
 import { busContract, collect, message } from '../contracts/bus.js';
-import { countWrites } from '../support/redis-writes.js';
-import { needs, REDIS_TEST_URL } from '../support/services.js';
-
-async function connect(): Promise<Redis> {
-  const redis = new Redis(REDIS_TEST_URL, { ...redisOptions, retryStrategy: () => 50 });
-  redis.on('error', () => {});
-  if (redis.status !== 'ready') await once(redis, 'ready');
-  return redis;
-}
+import { connect, countWrites, dropPrefix } from '../support/redis.js';
+import { needs } from '../support/services.js';
 
 const LEASE_MS = 2000;
 
@@ -36,10 +29,7 @@ describe.runIf(await needs('redis'))('RedisBus alone (SOLO)', () => {
   newPrefix();
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close();
-    const redis = await connect();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await dropPrefix(prefix);
     newPrefix();
   });
 
