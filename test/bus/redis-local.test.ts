@@ -41,7 +41,7 @@ describe.runIf(await needs('redis'))('RedisBus local events', () => {
     return { nodeId, redis, presence, bus, events };
   }
 
-  /** countWrites (support/redis-writes.ts), undone after the test. */
+  /** countWrites (support/redis.ts), undone after the test. */
   function countWrites(redis: Redis, needles: string[]): () => number {
     const counter = countRedisWrites(redis, needles);
     closers.push(async () => counter.restore());
