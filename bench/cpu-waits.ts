@@ -9,8 +9,8 @@
  *
  * Processes are grouped by what they run: a Node.js script by its file name (`main.js` for a node),
  * PostgreSQL's backends and helpers as `postgres`, `redis-server`. `--after` waits until a process
- * of that group runs, then `--delay` seconds more (a load generator's connecting and warm-up),
- * before the window opens. Linux only.
+ * of that group runs (giving up after 10 minutes), then `--delay` seconds more (a load
+ * generator's connecting and warm-up), before the window opens. Linux only.
  *
  * Unlike the other scripts it does not build first: it runs beside a load run, and a build would
  * load the machine it measures. Run `npm run build` once before.
@@ -20,6 +20,8 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const USAGE = 'usage: npm run cpu-waits -- [--seconds 8] [--after GROUP] [--delay 0]';
+/** How long `--after` waits for its process before giving up. */
+const AFTER_WAIT_MAX_S = 600;
 
 interface Times {
   /** Nanoseconds on a CPU. */
@@ -63,7 +65,8 @@ function groupOf(cmd: string[]): string | null {
   if (program === 'postgres') return 'postgres';
   if (program === 'redis-server') return 'redis-server';
   if (program === 'node') {
-    const script = cmd.slice(1).find((arg) => !arg.startsWith('-'));
+    // The script, not an option's value (`--cpu-prof-dir DIR`).
+    const script = cmd.slice(1).find((arg) => !arg.startsWith('-') && /\.[cm]?[jt]s$/.test(arg));
     return script === undefined ? null : basename(script);
   }
   return null;
@@ -78,7 +81,7 @@ function groupOfPid(pid: string): string | null {
   return cmd === null ? null : groupOf(cmd);
 }
 
-/** Every thread's times, keyed by group, process and thread. */
+/** Every thread's times and group, keyed by process and thread. */
 function sample(): Map<string, Times & { group: string }> {
   const threads = new Map<string, Times & { group: string }>();
   for (const pid of pids()) {
@@ -109,9 +112,16 @@ async function main(): Promise<void> {
   const o = options();
   if (o.after !== undefined) {
     const group = o.after;
+    const giveUpAt = performance.now() + AFTER_WAIT_MAX_S * 1000;
     // Every quarter of a second: reading every command line costs a few ms of CPU, here counted as
     // the load run's "other" CPU.
-    while (!pids().some((pid) => groupOfPid(pid) === group)) await sleep(250);
+    while (!pids().some((pid) => groupOfPid(pid) === group)) {
+      if (performance.now() > giveUpAt) {
+        process.stderr.write(`cpu-waits: no process of group ${group} started within ${AFTER_WAIT_MAX_S} s\n`);
+        process.exit(1);
+      }
+      await sleep(250);
+    }
   }
   await sleep(o.delay * 1000);
   const before = sample();
@@ -121,7 +131,8 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const groups = new Map<string, Times>();
   for (const [key, now] of after) {
-    // A thread that started within the window counts from zero.
+    // A thread that started within the window counts from zero; one that ended within it is not
+    // counted (PostgreSQL's backends and a node's threads live as long as the run).
     const then = before.get(key) ?? { run: 0, wait: 0 };
     const sum = groups.get(now.group) ?? { run: 0, wait: 0 };
     sum.run += now.run - then.run;
