@@ -212,7 +212,7 @@ export class RedisPresence implements Presence, SoloClaims {
    */
   async online(userIds: readonly string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
-    if (this.#alone) return new Set(userIds.filter((id) => this.#held.has(id)));
+    if (this.#alone) return this.#heldOf(userIds);
     try {
       const online = (await this.#onlineAsks.load(userIds)) ?? new Set<string>();
       // Local truth wins: a user held here is online even if Redis lost the entry.
@@ -220,8 +220,13 @@ export class RedisPresence implements Presence, SoloClaims {
       return online;
     } catch (err) {
       this.#fault(err);
-      return new Set(userIds.filter((id) => this.#held.has(id)));
+      return this.#heldOf(userIds);
     }
+  }
+
+  /** Those of `userIds` this node holds: the whole answer when no other node can hold anyone, or Redis is away. */
+  #heldOf(userIds: readonly string[]): Set<string> {
+    return new Set(userIds.filter((id) => this.#held.has(id)));
   }
 
   /**
